@@ -1,0 +1,43 @@
+"""The long-lived objects of one bot process, built once from Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import VAR_DIR, Settings
+from storage import db
+from storage.crypto import Sealer, load_or_create_master_key
+
+
+class SchemaOutOfDate(Exception):
+    """The database needs `python -m bot db upgrade`."""
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    sealer: Sealer
+    # Features add their long-lived objects here (guide library, directory, ...).
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def create_app(settings: Settings) -> App:
+    engine = db.create_engine(settings.database_url)
+    if settings.is_sqlite:
+        await db.upgrade(engine)
+    elif await db.needs_upgrade(engine):
+        await engine.dispose()
+        raise SchemaOutOfDate("the database schema is out of date: run `python -m bot db upgrade`")
+    key = load_or_create_master_key(
+        settings.master_key.get_secret_value() if settings.master_key else None,
+        VAR_DIR / "master.key",
+    )
+    return App(settings, engine, db.session_factory(engine), Sealer(key))

@@ -1,0 +1,127 @@
+"""The commands behind `python -m bot`: each returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from bot.config import ConfigError, Settings, load_settings
+
+log = logging.getLogger("bot")
+EXIT_CONFIG = 2
+
+
+def fail(message: str, code: int = 1) -> int:
+    print(message, file=sys.stderr)
+    return code
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # aiogram logs every update at INFO with timings only; keep its HTTP client quieter.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return fail(f"Configuration error: {exc}", EXIT_CONFIG)
+    setup_logging(settings.log_level)
+    if args.command == "run":
+        return run(settings)
+    if args.command == "chat":
+        from bot.chat import run_chat
+
+        return run_chat(settings, args.lang)
+    if args.command == "db":
+        return asyncio.run(db_upgrade(settings))
+    return fail(f"unknown command {args.command}")
+
+
+async def db_upgrade(settings: Settings) -> int:
+    from storage import db
+
+    engine = db.create_engine(settings.database_url)
+    try:
+        await db.upgrade(engine)
+    finally:
+        await engine.dispose()
+    print("The database schema is up to date.")
+    return 0
+
+
+def run(settings: Settings) -> int:
+    if settings.bot_token is None:
+        return fail("Configuration error: BOT_TOKEN is not set (get one from @BotFather)", 2)
+    try:
+        return asyncio.run(_run(settings))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _run(settings: Settings) -> int:
+    from aiogram import Bot
+    from aiogram.client.default import DefaultBotProperties
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+    from aiogram.enums import ParseMode
+    from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
+
+    from bot.app import SchemaOutOfDate, create_app
+    from bot.commands import publish
+    from bot.dispatcher import build_dispatcher, build_i18n
+    from bot.intake import Intake
+    from storage.crypto import MasterKeyError
+
+    assert settings.bot_token is not None
+    try:
+        app = await create_app(settings)
+    except (SchemaOutOfDate, MasterKeyError) as exc:
+        return fail(f"Cannot start: {exc}", 2)
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    bot = Bot(
+        settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+    try:
+        try:
+            me = await bot.get_me()
+        except TelegramUnauthorizedError:
+            return fail("Cannot start: Telegram rejected BOT_TOKEN (401 Unauthorized)")
+        except TelegramNetworkError:
+            return fail(
+                f"Cannot start: the Bot API at {settings.telegram_api_base} is unreachable"
+            )
+        dp = build_dispatcher(app)
+        dp["bot_username"] = me.username or ""
+        await publish(bot, build_i18n(app), settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await dp.emit_startup(bot=bot)
+        log.info("polling as @%s", me.username)
+        intake = Intake(app, bot, dp)
+        poller = asyncio.create_task(intake.poll(stop))
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({poller, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if poller in done:
+            failure = poller.exception()
+            if isinstance(failure, TelegramUnauthorizedError):
+                return fail("Stopped: Telegram rejected BOT_TOKEN (401 Unauthorized)")
+            if failure is not None:
+                raise failure
+        poller.cancel()
+        stopper.cancel()
+        await dp.emit_shutdown(bot=bot)
+        return 0
+    finally:
+        await bot.session.close()
+        await app.close()

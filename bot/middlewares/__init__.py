@@ -1,0 +1,1 @@
+"""Per-update middlewares: one transaction, the member, their language."""

@@ -1,0 +1,68 @@
+"""Encryption at rest: a master key seals small secrets (inbox payloads, members' data keys)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+log = logging.getLogger(__name__)
+
+NONCE = 12
+
+
+class MasterKeyError(Exception):
+    """The master key is missing or malformed."""
+
+
+class Sealer:
+    """AES-256-GCM with a random nonce; `aad` binds a ciphertext to its row and purpose."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise MasterKeyError("MASTER_KEY: expected 32 bytes, base64-encoded (44 characters)")
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes:
+        nonce = secrets.token_bytes(NONCE)
+        return nonce + self._aead.encrypt(nonce, plaintext, aad)
+
+    def open(self, sealed: bytes, aad: bytes = b"") -> bytes:
+        return self._aead.decrypt(sealed[:NONCE], sealed[NONCE:], aad)
+
+    @staticmethod
+    def new_key() -> bytes:
+        return AESGCM.generate_key(bit_length=256)
+
+
+def decode_key(text: str) -> bytes:
+    try:
+        key = base64.urlsafe_b64decode(text.strip().encode())
+    except ValueError:
+        raise MasterKeyError("MASTER_KEY: not valid base64") from None
+    if len(key) != 32:
+        raise MasterKeyError("MASTER_KEY: expected 32 bytes, base64-encoded (44 characters)")
+    return key
+
+
+def load_or_create_master_key(value: str | None, key_file: Path) -> bytes:
+    """Use MASTER_KEY when set; the embedded default keeps one under var/, created once."""
+    if value:
+        return decode_key(value)
+    if key_file.exists():
+        return decode_key(key_file.read_text())
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key = Sealer.new_key()
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(base64.urlsafe_b64encode(key).decode())
+    log.warning(
+        "MASTER_KEY is not set: generated one at %s. Keep it out of backups of the database;"
+        " set MASTER_KEY in production.",
+        key_file,
+    )
+    return key

@@ -1,0 +1,101 @@
+"""Fixtures: settings on a temporary database, the production dispatcher, a chat driver."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.enums import ParseMode
+
+from bot.app import App, create_app
+from bot.config import Settings, load_settings, sqlite_url
+from bot.dispatcher import build_dispatcher
+from bot.intake import Intake
+from bot.localapi import FakeTelegram, LocalSession
+from tests.fake_api import FakeBotAPI
+from tests.fakes import Chat, user
+
+ADMIN_ID = 777
+TOKEN = "123456:TEST-token-for-the-fake-bot-api"
+
+# Never let a developer's .env leak into tests.
+os.environ.pop("BOT_TOKEN", None)
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": sqlite_url(tmp_path / "test.sqlite3"),
+        "master_key": base64.urlsafe_b64encode(b"k" * 32).decode(),
+        "admin_ids": frozenset({ADMIN_ID}),
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """`@pytest.mark.settings(org_name=...)` overrides single values for one test."""
+    marker = request.node.get_closest_marker("settings")
+    return make_settings(tmp_path, **(marker.kwargs if marker else {}))
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[App]:
+    application = await create_app(settings)
+    yield application
+    await application.close()
+
+
+@pytest.fixture
+def telegram() -> FakeTelegram:
+    return FakeTelegram()
+
+
+@pytest.fixture
+async def bot(telegram: FakeTelegram) -> AsyncIterator[Bot]:
+    b = Bot(
+        TOKEN,
+        session=LocalSession(telegram),
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+    yield b
+    await b.session.close()
+
+
+@pytest.fixture
+def dp(app: App, telegram: FakeTelegram) -> Dispatcher:
+    dispatcher = build_dispatcher(app)
+    dispatcher["bot_username"] = telegram.bot_user["username"]
+    return dispatcher
+
+
+@pytest.fixture
+def intake(app: App, bot: Bot, dp: Dispatcher) -> Intake:
+    return Intake(app, bot, dp)
+
+
+@pytest.fixture
+def new_chat(telegram: FakeTelegram, bot: Bot, dp: Dispatcher, intake: Intake):  # type: ignore[no-untyped-def]
+    def factory(lang: str | None = "en", **extra: object) -> Chat:
+        return Chat(telegram, bot, dp, intake, user(lang, **extra))
+
+    return factory
+
+
+@pytest.fixture
+def chat(new_chat) -> Chat:  # type: ignore[no-untyped-def]
+    return new_chat("en")
+
+
+@pytest.fixture
+async def fake_api() -> AsyncIterator[FakeBotAPI]:
+    server = FakeBotAPI(token=TOKEN)
+    await server.start()
+    yield server
+    await server.stop()

@@ -1,0 +1,134 @@
+"""The real `python -m bot run` process against FakeTG over HTTP on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from aiogram.utils.i18n import I18n
+
+from bot.config import PROJECT_ROOT
+from tests.conftest import TOKEN
+from tests.fake_api import FakeBotAPI
+from tests.fakes import user
+
+
+async def start_bot(
+    fake_api: FakeBotAPI, tmp_path: Path, **env: str
+) -> asyncio.subprocess.Process:
+    environment = {
+        **os.environ,
+        "BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE": fake_api.url,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/e2e.sqlite3",
+        "MASTER_KEY": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+        "LOG_LEVEL": "INFO",
+        **env,
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        env=environment,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def wait_for(predicate, seconds: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out waiting for the bot")
+        await asyncio.sleep(0.05)
+
+
+async def stop(proc: asyncio.subprocess.Process) -> tuple[int, str]:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    return proc.returncode or 0, err.decode()
+
+
+async def test_french_member_gets_french_menu_through_real_http(
+    fake_api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """/start from a member whose language_code is fr brings the French menu."""
+    tg = fake_api.telegram
+    member = user("fr")
+    await tg.updates.put(tg.user_message(member, "/start"))
+    proc = await start_bot(fake_api, tmp_path)
+    try:
+        await wait_for(lambda: tg.sent("sendMessage", member["id"]))
+    finally:
+        code, err = await stop(proc)
+    assert code == 0, err
+    french = I18n(path=PROJECT_ROOT / "locales").gettext("Ask a network", locale="fr")
+    assert french != "Ask a network"
+    (call,) = tg.sent("sendMessage", member["id"])
+    labels = [b["text"] for row in call.params["reply_markup"]["inline_keyboard"] for b in row]
+    assert any(french in label for label in labels)
+    # Commands and descriptions were published per language.
+    languages = {c.params.get("language_code") for c in tg.sent("setMyCommands")}
+    assert {"fr", "es", "ru", "zh", "ar", "en"} <= languages
+    assert member["username"] not in err and str(member["id"]) not in err
+
+
+async def test_update_survives_a_crash_before_handling(
+    fake_api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """kill -9 right after the inbox commit: the update is handled after restart, once."""
+    tg = fake_api.telegram
+    member = user("en")
+    original = tg.api_sendmessage
+    gate, release = asyncio.Event(), asyncio.Event()
+
+    async def hang(params):  # type: ignore[no-untyped-def]
+        gate.set()
+        await release.wait()
+        return True
+
+    tg.api_sendmessage = hang  # type: ignore[method-assign]
+    await tg.updates.put(tg.user_message(member, "/menu"))
+    proc = await start_bot(fake_api, tmp_path)
+    await asyncio.wait_for(gate.wait(), timeout=30)
+    proc.kill()
+    await proc.wait()
+    release.set()
+    tg.api_sendmessage = original  # type: ignore[method-assign]
+    proc = await start_bot(fake_api, tmp_path)
+    try:
+        await wait_for(lambda: len(tg.events) >= 1)
+        await asyncio.sleep(0.5)
+    finally:
+        code, err = await stop(proc)
+    assert code == 0, err
+    sent = [e for e in tg.events if e.kind == "sent" and e.chat_id == member["id"]]
+    assert len(sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("token", "base", "expect"),
+    [
+        ("999:WRONG-token", None, "rejected BOT_TOKEN"),
+        (TOKEN, "http://127.0.0.1:9", "unreachable"),
+    ],
+)
+async def test_bad_token_or_unreachable_api_exits_cleanly(
+    fake_api: FakeBotAPI, tmp_path: Path, token: str, base: str | None, expect: str
+) -> None:
+    """An invalid token or an unreachable Bot API: one clear line and a non-zero exit."""
+    env = {"BOT_TOKEN": token}
+    if base:
+        env["TELEGRAM_API_BASE"] = base
+    proc = await start_bot(fake_api, tmp_path, **env)
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 1
+    assert expect in err.decode()
+    assert "Traceback" not in err.decode()
