@@ -19,6 +19,8 @@ def parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", metavar="TASK", required=True)
     db_sub.add_parser("upgrade", help="apply schema migrations")
+    bench = sub.add_parser("bench", help="run the speed and memory benchmarks")
+    bench.add_argument("only", nargs="?", help="run only benchmarks whose module name has this")
     return p
 
 

@@ -41,7 +41,21 @@ def dispatch(args: argparse.Namespace) -> int:
         return run_chat(settings, args.lang)
     if args.command == "db":
         return asyncio.run(db_upgrade(settings))
+    if args.command == "bench":
+        return asyncio.run(bench(args.only))
     return fail(f"unknown command {args.command}")
+
+
+async def bench(only: str | None) -> int:
+    from bot.benchmarks import report, run_all
+
+    logging.getLogger().setLevel(logging.WARNING)
+    results = await run_all(only)
+    print(report(results))
+    missed = [r.name for r in results if not r.ok]
+    if missed:
+        print("missed targets: " + ", ".join(missed), file=sys.stderr)
+    return 1 if missed else 0
 
 
 async def db_upgrade(settings: Settings) -> int:

@@ -1,0 +1,84 @@
+"""`python -m bot bench`: each module here exposes `async def run() -> list[Result]`.
+
+Targets live here, never in timed unit tests. Results print as a table and as JSON lines.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Result:
+    name: str
+    value: float
+    unit: str
+    target: float | None = None  # the value must stay at or under this
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.target is None or self.value <= self.target
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    """Milliseconds per call."""
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+async def timed_async(fn: Callable[[], Awaitable[object]], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        await fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def summary(name: str, samples: list[float], target_p95: float | None = None) -> list[Result]:
+    return [
+        Result(f"{name} p50", statistics.median(samples), "ms"),
+        Result(f"{name} p95", percentile(samples, 95), "ms", target_p95, f"n={len(samples)}"),
+    ]
+
+
+def modules() -> Iterable[str]:
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("bench_"):
+            yield info.name
+
+
+async def run_all(only: str | None = None) -> list[Result]:
+    results: list[Result] = []
+    for name in modules():
+        if only and only not in name:
+            continue
+        module = importlib.import_module(f"{__name__}.{name}")
+        results.extend(await module.run())
+    return results
+
+
+def report(results: list[Result]) -> str:
+    lines = [f"{'benchmark':<52} {'value':>12}  {'target':>10}  ok"]
+    for r in results:
+        target = f"≤ {r.target:g}" if r.target is not None else ""
+        mark = "yes" if r.ok else "NO"
+        lines.append(f"{r.name:<52} {r.value:>10.2f} {r.unit:<2} {target:>10}  {mark} {r.detail}")
+    lines += [json.dumps(asdict(r), ensure_ascii=False) for r in results]
+    return "\n".join(lines)
