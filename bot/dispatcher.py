@@ -13,9 +13,29 @@ from bot.i18n import MemberI18nMiddleware
 from bot.middlewares.db import Transaction
 from bot.middlewares.member import MemberMiddleware
 
+FSM_TTL = 24 * 3600
+
 
 def build_i18n(app: App) -> I18n:
     return I18n(path=app.settings.locales_dir, default_locale=app.settings.default_language)
+
+
+def fsm_backend(app: App) -> tuple[BaseStorage, BaseEventIsolation]:
+    """Redis when configured, so several instances share FSM state and per-member locks."""
+    if app.settings.redis_url:
+        from aiogram.fsm.storage.base import DefaultKeyBuilder
+        from aiogram.fsm.storage.redis import RedisStorage
+
+        # Abandoned conversations expire: a half-written request must not linger for ever.
+        storage = RedisStorage.from_url(
+            app.settings.redis_url,
+            key_builder=DefaultKeyBuilder(with_bot_id=True, with_destiny=True),
+            state_ttl=FSM_TTL,
+            data_ttl=FSM_TTL,
+        )
+        return storage, storage.create_isolation()
+    # One member's quick taps must not race on their FSM state.
+    return MemoryStorage(), SimpleEventIsolation()
 
 
 def build_dispatcher(
@@ -23,10 +43,10 @@ def build_dispatcher(
     storage: BaseStorage | None = None,
     events_isolation: BaseEventIsolation | None = None,
 ) -> Dispatcher:
+    default_storage, default_isolation = fsm_backend(app)
     dp = Dispatcher(
-        storage=storage or MemoryStorage(),
-        # One member's quick taps must not race on their FSM state.
-        events_isolation=events_isolation or SimpleEventIsolation(),
+        storage=storage or default_storage,
+        events_isolation=events_isolation or default_isolation,
         app=app,
         settings=app.settings,
         sealer=app.sealer,

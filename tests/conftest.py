@@ -99,3 +99,32 @@ async def fake_api() -> AsyncIterator[FakeBotAPI]:
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database (skipped without TEST_POSTGRES_URL; CI sets it)."""
+    import uuid
+
+    import asyncpg
+
+    base = os.environ.get("TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("TEST_POSTGRES_URL not set (scripts/test-services.sh starts a server)")
+    admin_dsn = base.replace("postgresql+asyncpg://", "postgresql://")
+    name = "t_" + uuid.uuid4().hex[:12]
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+        yield base.rsplit("/", 1)[0] + "/" + name
+    finally:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.close()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL not set (scripts/test-services.sh starts a server)")
+    return url
