@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import directory
 from bot.config import VAR_DIR, Settings
 from storage import db
 from storage.crypto import Sealer, load_or_create_master_key
@@ -30,6 +31,8 @@ class App:
 
 
 async def create_app(settings: Settings) -> App:
+    """Raises ContentError listing every problem when the content is broken."""
+    extras: dict[str, Any] = {"directory": directory.load(settings.guides_dir)}
     engine = db.create_engine(settings.database_url)
     if settings.is_sqlite:
         await db.upgrade(engine)
@@ -40,4 +43,4 @@ async def create_app(settings: Settings) -> App:
         settings.master_key.get_secret_value() if settings.master_key else None,
         VAR_DIR / "master.key",
     )
-    return App(settings, engine, db.session_factory(engine), Sealer(key))
+    return App(settings, engine, db.session_factory(engine), Sealer(key), extras)
