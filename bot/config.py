@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     referral_remind_after: int = Field(default=24 * 3600, gt=0)
     referral_escalate_after: int = Field(default=72 * 3600, gt=0)
     retention_days: int = Field(default=90, gt=0)
+    # Updates a member may send per minute before the flood guard steps in (0: no limit).
+    flood_limit: int = Field(default=20, ge=0)
 
     @field_validator("bot_token")
     @classmethod

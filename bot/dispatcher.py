@@ -12,6 +12,7 @@ from bot.handlers import routers
 from bot.i18n import MemberI18nMiddleware
 from bot.middlewares.db import Transaction
 from bot.middlewares.member import MemberMiddleware
+from bot.middlewares.throttle import MemoryCounter, RedisCounter, Throttle
 
 FSM_TTL = 24 * 3600
 
@@ -55,5 +56,14 @@ def build_dispatcher(
     dp.update.outer_middleware(Transaction(app.sessions))
     dp.update.outer_middleware(MemberMiddleware(app.settings.default_language))
     MemberI18nMiddleware(build_i18n(app)).setup(dp)
+    if app.settings.flood_limit:
+        counter: MemoryCounter | RedisCounter = MemoryCounter()
+        if app.settings.redis_url:
+            counter = RedisCounter(app.settings.redis_url)
+            dp.shutdown.register(counter.close)
+        # After i18n, so the one notice a flooding member gets is in their language.
+        throttle = Throttle(counter, app.settings.flood_limit)
+        for observer in (dp.message, dp.callback_query, dp.inline_query):
+            observer.outer_middleware(throttle)
     dp.include_routers(*routers())
     return dp
