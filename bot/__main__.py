@@ -14,6 +14,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bot", description="Community Guide Bot")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     sub.add_parser("run", help="run the bot with long polling (needs BOT_TOKEN)")
+    sub.add_parser(
+        "webhook",
+        help="serve Telegram's webhook on PORT (needs BOT_TOKEN, WEBHOOK_URL, WEBHOOK_SECRET)",
+    )
     chat = sub.add_parser("chat", help="talk to the bot in this terminal, without Telegram")
     chat.add_argument("--lang", default="en", help="your Telegram language code (default en)")
     db = sub.add_parser("db", help="database tasks")
@@ -28,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "chat":
         print("Starting the terminal chat… (loading takes a few seconds)", flush=True)
-    elif args.command == "run":
+    elif args.command in ("run", "webhook"):
         print("Starting the bot…", file=sys.stderr, flush=True)
 
     from bot import cli

@@ -35,6 +35,8 @@ def dispatch(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level)
     if args.command == "run":
         return run(settings)
+    if args.command == "webhook":
+        return run(settings, mode="webhook")
     if args.command == "chat":
         from bot.chat import run_chat
 
@@ -70,16 +72,18 @@ async def db_upgrade(settings: Settings) -> int:
     return 0
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, mode: str = "polling") -> int:
     if settings.bot_token is None:
         return fail("Configuration error: BOT_TOKEN is not set (get one from @BotFather)", 2)
+    if mode == "webhook" and (settings.webhook_url is None or settings.webhook_secret is None):
+        return fail("Configuration error: webhook mode needs WEBHOOK_URL and WEBHOOK_SECRET", 2)
     try:
-        return asyncio.run(_run(settings))
+        return asyncio.run(_run(settings, mode))
     except KeyboardInterrupt:
         return 0
 
 
-async def _run(settings: Settings) -> int:
+async def _run(settings: Settings, mode: str) -> int:
     from aiogram import Bot
     from aiogram.client.default import DefaultBotProperties
     from aiogram.client.session.aiohttp import AiohttpSession
@@ -121,9 +125,15 @@ async def _run(settings: Settings) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await dp.emit_startup(bot=bot)
-        log.info("polling as @%s", me.username)
         intake = Intake(app, bot, dp)
-        poller = asyncio.create_task(intake.poll(stop))
+        if mode == "webhook":
+            from bot.webhook import serve
+
+            log.info("serving the webhook as @%s on port %s", me.username, settings.port)
+            poller = asyncio.create_task(serve(app, bot, dp, intake, stop))
+        else:
+            log.info("polling as @%s", me.username)
+            poller = asyncio.create_task(intake.poll(stop))
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({poller, stopper}, return_when=asyncio.FIRST_COMPLETED)
         if poller in done:

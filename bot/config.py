@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     referral_remind_after: int = Field(default=24 * 3600, gt=0)
     referral_escalate_after: int = Field(default=72 * 3600, gt=0)
     retention_days: int = Field(default=90, gt=0)
+    # Webhook mode: Telegram posts to {webhook_url}/telegram with this secret in a header.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    # All interfaces: on a platform, its router sits in front and PORT is assigned.
+    webhook_host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
     # Updates a member may send per minute before the flood guard steps in (0: no limit).
     flood_limit: int = Field(default=20, ge=0)
 
@@ -52,6 +58,20 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("expected an http(s) URL such as https://api.telegram.org")
         return value.rstrip("/")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9_-]{1,256}$", value.get_secret_value()):
+            raise ValueError("expected 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https://[^\s/]+", value):
+            raise ValueError("expected the public https:// address of this service")
+        return value.rstrip("/") if value else value
 
     @field_validator("database_url")
     @classmethod

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Date, DateTime, Integer, LargeBinary, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -33,6 +43,19 @@ class Member(Base):
     # Dates, not timestamps: enough for retention, less to reveal.
     created_on: Mapped[dt.date] = mapped_column(Date, default=today)
     last_seen_on: Mapped[dt.date] = mapped_column(Date, default=today)
+    # -- services and networks (issue 4, migration 0002) --
+    # ISO 3166-1 alpha-2; set only when the member said yes to "remember my country".
+    country: Mapped[str | None] = mapped_column(String(2))
+
+
+class Lease(Base):
+    """A named lease, so one instance at a time does a job (draining the inbox, a daily purge)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(40))
+    until: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 class InboxUpdate(Base):
@@ -49,3 +72,128 @@ class InboxUpdate(Base):
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     handled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# -- Referrals (issue 5): member data keys, bound groups, referrals, relays, the outbox --------
+
+
+class MemberKey(Base):
+    """A member's own data key, sealed by the master key (aad: the member id).
+
+    Their referral texts and relayed messages are encrypted with it; deleting this row shreds
+    them, even in an old backup, because the master key alone cannot open them.
+    """
+
+    __tablename__ = "member_keys"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_on: Mapped[dt.date] = mapped_column(Date, default=today)
+
+
+class NetworkGroup(Base):
+    """The staff group bound to a network with `/bind <network-id>` ("global": the fallback)."""
+
+    __tablename__ = "network_groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    network_id: Mapped[str] = mapped_column(String(32), unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    # False once Telegram refused a post (403, chat not found): requests then go to the fallback.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    bound_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Referral(Base):
+    """A member's request to a network. Only `body` holds their words, sealed with their key."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    # SET NULL: after /forget the row is a tombstone the network can still see withdrawn.
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    need: Mapped[str] = mapped_column(String(32))
+    country: Mapped[str] = mapped_column(String(2))
+    language: Mapped[str] = mapped_column(String(8))
+    network_id: Mapped[str] = mapped_column(String(32))
+    # The network whose group got the card (the fallback when the network had none).
+    group_network_id: Mapped[str | None] = mapped_column(String(32))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # queued, waiting, delivered, claimed, answered, closed, withdrawn, deleted
+    state: Mapped[str] = mapped_column(String(12), default="queued", index=True)
+    # The consent tap's update: a replayed update finds its referral instead of making another.
+    source_update_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    reminded_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Relay(Base):
+    """One message relayed between staff and a member; the body is sealed with the member's key."""
+
+    __tablename__ = "referral_relays"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    referral_id: Mapped[int] = mapped_column(
+        ForeignKey("referrals.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(10))  # "to_member" or "to_group"
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # A repeated update (replayed after a crash) relays nothing twice.
+    source_update_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A message the delivery worker owes Telegram: sent at least once, or visibly `dead`.
+
+    `key` is unique per (referral, destination, kind[, relay]), so enqueueing twice is harmless.
+    Group destinations are resolved at send time, so a rebinding or a migration is followed.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_sent_message", "sent_chat_id", "message_id"),
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    referral_id: Mapped[int | None] = mapped_column(
+        ForeignKey("referrals.id", ondelete="CASCADE"), index=True
+    )
+    relay_id: Mapped[int | None] = mapped_column(
+        ForeignKey("referral_relays.id", ondelete="CASCADE")
+    )
+    # network, fallback, card (the chat holding the card), member, admin
+    destination: Mapped[str] = mapped_column(String(12))
+    # card, reminder, escalation, relay, edit, closed, withdrawn, alert
+    kind: Mapped[str] = mapped_column(String(12))
+    # Only for admin alerts: members' chats are looked up at send time, never copied here.
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Small JSON without personal data (alert reasons, network ids).
+    params: Mapped[str | None] = mapped_column(String(200))
+    # pending, waiting (no group bound), sent, dead, cancelled
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    # Set before a send, cleared when its outcome is known: still set after a crash means the
+    # message may have arrived, so the next attempt is marked as a repeat.
+    in_flight: Mapped[bool] = mapped_column(Boolean, default=False)
+    repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(32))
+    sent_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -6,10 +6,11 @@ import datetime as dt
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import InboxUpdate, Member, today, utcnow
+from storage.models import InboxUpdate, Lease, Member, today, utcnow
 
 # Crockford's base32 without look-alikes, so staff can read a pseudonym aloud.
 PSEUDONYM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -48,9 +49,41 @@ class MemberRepo:
         member.language = language
         await self.session.flush()
 
+    async def set_country(self, member: Member, country: str | None) -> None:
+        member.country = country
+        await self.session.flush()
+
     async def delete(self, member: Member) -> None:
         await self.session.delete(member)
         await self.session.flush()
+
+
+class LeaseRepo:
+    """Portable leases: a conditional UPDATE, or an INSERT that loses to a concurrent one."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def acquire(self, name: str, holder: str, ttl: dt.timedelta) -> bool:
+        now = utcnow()
+        result = await self.session.execute(
+            update(Lease)
+            .where(Lease.name == name, (Lease.holder == holder) | (Lease.until < now))
+            .values(holder=holder, until=now + ttl)
+        )
+        if getattr(result, "rowcount", 0):
+            return True
+        if await self.session.get(Lease, name) is not None:
+            return False
+        try:
+            async with self.session.begin_nested():
+                self.session.add(Lease(name=name, holder=holder, until=now + ttl))
+        except IntegrityError:
+            return False
+        return True
+
+    async def release(self, name: str, holder: str) -> None:
+        await self.session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
 
 
 class InboxRepo:
@@ -76,6 +109,17 @@ class InboxRepo:
             .limit(limit)
         )
         return rows.all()
+
+    async def backlog(self) -> tuple[int, dt.datetime | None]:
+        """Updates waiting to be handled, and when the oldest of them arrived."""
+        row = (
+            await self.session.execute(
+                select(func.count(), func.min(InboxUpdate.received_at)).where(
+                    InboxUpdate.handled_at.is_(None)
+                )
+            )
+        ).one()
+        return int(row[0]), row[1]
 
     async def mark_handled(self, update_id: int) -> None:
         await self.session.execute(

@@ -18,7 +18,7 @@ from tests.fakes import user
 
 
 async def start_bot(
-    fake_api: FakeBotAPI, tmp_path: Path, **env: str
+    fake_api: FakeBotAPI, tmp_path: Path, _command: str = "run", **env: str
 ) -> asyncio.subprocess.Process:
     environment = {
         **os.environ,
@@ -33,7 +33,7 @@ async def start_bot(
         sys.executable,
         "-m",
         "bot",
-        "run",
+        _command,
         env=environment,
         cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE,

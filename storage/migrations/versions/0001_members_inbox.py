@@ -33,8 +33,15 @@ def upgrade() -> None:
         sa.Column("handled_at", sa.DateTime()),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
     )
+    op.create_table(
+        "leases",
+        sa.Column("name", sa.String(40), primary_key=True),
+        sa.Column("holder", sa.String(40), nullable=False),
+        sa.Column("until", sa.DateTime(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("leases")
     op.drop_table("inbox")
     op.drop_table("members")
