@@ -39,6 +39,30 @@ class Sealer:
         return AESGCM.generate_key(bit_length=256)
 
 
+class DataKeys:
+    """Per-member data keys: random 256-bit keys wrapped by the master key.
+
+    The wrap's aad names the member, so a wrapped key copied onto another member's row fails
+    to open. Destroying the wrapped key (KeyRepo.destroy) makes everything sealed with it
+    unreadable, whoever holds the master key or a backup: crypto-shredding.
+    """
+
+    def __init__(self, master: Sealer) -> None:
+        self.master = master
+
+    @staticmethod
+    def aad(member_id: int) -> bytes:
+        return b"member-key:%d" % member_id
+
+    def create(self, member_id: int) -> tuple[Sealer, bytes]:
+        """A new data key as (its sealer, the wrapped key to store)."""
+        key = Sealer.new_key()
+        return Sealer(key), self.master.seal(key, self.aad(member_id))
+
+    def unwrap(self, member_id: int, wrapped: bytes) -> Sealer:
+        return Sealer(self.master.open(wrapped, self.aad(member_id)))
+
+
 def decode_key(text: str) -> bytes:
     try:
         key = base64.urlsafe_b64decode(text.strip().encode())

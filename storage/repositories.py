@@ -6,11 +6,23 @@ import datetime as dt
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import InboxUpdate, Lease, Member, today, utcnow
+from storage.crypto import DataKeys, Sealer
+from storage.models import (
+    InboxUpdate,
+    Lease,
+    Member,
+    MemberKey,
+    NetworkGroup,
+    OutboxMessage,
+    Referral,
+    Relay,
+    today,
+    utcnow,
+)
 
 # Crockford's base32 without look-alikes, so staff can read a pseudonym aloud.
 PSEUDONYM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -143,3 +155,284 @@ class InboxRepo:
             )
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+# -- Referrals (issue 5) -----------------------------------------------------------------------
+
+REFERRAL_PREFIX = "R-"
+
+
+def new_referral_code(length: int = 5) -> str:
+    return REFERRAL_PREFIX + new_public_id(length)
+
+
+class KeyRepo:
+    """Members' data keys. `/forget` calls `destroy`: their sealed texts become unreadable."""
+
+    def __init__(self, session: AsyncSession, master: Sealer) -> None:
+        self.session = session
+        self.keys = DataKeys(master)
+
+    async def get(self, member_id: int) -> Sealer | None:
+        row = await self.session.get(MemberKey, member_id)
+        return None if row is None else self.keys.unwrap(member_id, row.wrapped_key)
+
+    async def get_or_create(self, member_id: int) -> Sealer:
+        sealer = await self.get(member_id)
+        if sealer is not None:
+            return sealer
+        sealer, wrapped = self.keys.create(member_id)
+        self.session.add(MemberKey(member_id=member_id, wrapped_key=wrapped))
+        await self.session.flush()
+        return sealer
+
+    async def destroy(self, member_id: int) -> None:
+        await self.session.execute(delete(MemberKey).where(MemberKey.member_id == member_id))
+
+
+class GroupRepo:
+    """Which Telegram group serves which network."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, network_id: str) -> NetworkGroup | None:
+        return await self.session.scalar(
+            select(NetworkGroup).where(NetworkGroup.network_id == network_id)
+        )
+
+    async def active_chat(self, network_id: str) -> int | None:
+        group = await self.get(network_id)
+        return group.chat_id if group is not None and group.active else None
+
+    async def bind(self, network_id: str, chat_id: int) -> None:
+        group = await self.get(network_id)
+        if group is None:
+            self.session.add(NetworkGroup(network_id=network_id, chat_id=chat_id, active=True))
+        else:
+            group.chat_id, group.active, group.bound_at = chat_id, True, utcnow()
+        await self.session.flush()
+
+    async def networks_of(self, chat_id: int) -> list[str]:
+        rows = await self.session.scalars(
+            select(NetworkGroup.network_id).where(NetworkGroup.chat_id == chat_id)
+        )
+        return sorted(rows)
+
+    async def unbind_chat(self, chat_id: int) -> list[str]:
+        networks = await self.networks_of(chat_id)
+        await self.session.execute(delete(NetworkGroup).where(NetworkGroup.chat_id == chat_id))
+        return networks
+
+    async def deactivate(self, chat_id: int) -> list[str]:
+        networks = await self.networks_of(chat_id)
+        await self.session.execute(
+            update(NetworkGroup).where(NetworkGroup.chat_id == chat_id).values(active=False)
+        )
+        return networks
+
+    async def migrate(self, old_chat_id: int, new_chat_id: int) -> int:
+        """A group became a supergroup: follow it to its new id."""
+        result = await self.session.execute(
+            update(NetworkGroup)
+            .where(NetworkGroup.chat_id == old_chat_id)
+            .values(chat_id=new_chat_id)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def all(self) -> Sequence[NetworkGroup]:
+        return (await self.session.scalars(select(NetworkGroup))).all()
+
+
+class ReferralRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def new_code(self) -> str:
+        while True:
+            code = new_referral_code()
+            if await self.by_code(code) is None:
+                return code
+
+    async def add(self, referral: Referral) -> Referral:
+        self.session.add(referral)
+        await self.session.flush()
+        return referral
+
+    async def get(self, referral_id: int) -> Referral | None:
+        return await self.session.get(Referral, referral_id)
+
+    async def by_code(self, code: str) -> Referral | None:
+        return await self.session.scalar(select(Referral).where(Referral.code == code))
+
+    async def by_update(self, update_id: int) -> Referral | None:
+        return await self.session.scalar(
+            select(Referral).where(Referral.source_update_id == update_id)
+        )
+
+    async def of_member(self, member_id: int, code: str) -> Referral | None:
+        """The member's own referral: callback data names a code, the member proves ownership."""
+        return await self.session.scalar(
+            select(Referral).where(
+                Referral.code == code,
+                Referral.member_id == member_id,
+                Referral.state != "deleted",
+            )
+        )
+
+    async def list_of_member(self, member_id: int, limit: int = 20) -> Sequence[Referral]:
+        rows = await self.session.scalars(
+            select(Referral)
+            .where(Referral.member_id == member_id, Referral.state != "deleted")
+            .order_by(Referral.id.desc())
+            .limit(limit)
+        )
+        return rows.all()
+
+    async def of_member_all(self, member_id: int) -> Sequence[Referral]:
+        rows = await self.session.scalars(select(Referral).where(Referral.member_id == member_id))
+        return rows.all()
+
+    async def unclaimed_since(
+        self, before: dt.datetime, column: str, limit: int = 100
+    ) -> Sequence[Referral]:
+        """Delivered, unclaimed referrals delivered before `before` whose `column` is unset."""
+        stamp = getattr(Referral, column)
+        rows = await self.session.scalars(
+            select(Referral)
+            .where(
+                Referral.state == "delivered",
+                Referral.delivered_at.is_not(None),
+                Referral.delivered_at <= before,
+                stamp.is_(None),
+            )
+            .order_by(Referral.id)
+            .limit(limit)
+        )
+        return rows.all()
+
+    async def relay_by_update(self, update_id: int) -> Relay | None:
+        return await self.session.scalar(select(Relay).where(Relay.source_update_id == update_id))
+
+    async def add_relay(self, relay: Relay) -> Relay:
+        self.session.add(relay)
+        await self.session.flush()
+        return relay
+
+    async def get_relay(self, relay_id: int) -> Relay | None:
+        return await self.session.get(Relay, relay_id)
+
+    async def clear_texts(self, referral: Referral) -> None:
+        referral.body = None
+        await self.session.execute(
+            update(Relay).where(Relay.referral_id == referral.id).values(body=None)
+        )
+
+
+class OutboxRepo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def enqueue(self, key: str, **fields: object) -> OutboxMessage | None:
+        """Add a message unless one with this key exists (then None: it is already owed)."""
+        if await self.session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)):
+            return None
+        row = OutboxMessage(key=key, **fields)
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def get(self, row_id: int) -> OutboxMessage | None:
+        return await self.session.get(OutboxMessage, row_id)
+
+    async def claim(
+        self, owner: str, now: dt.datetime, lease: dt.timedelta, limit: int = 50
+    ) -> Sequence[OutboxMessage]:
+        """Lease due rows to one worker (SKIP LOCKED on PostgreSQL; SQLite has one writer)."""
+        rows = (
+            await self.session.scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.state == "pending",
+                    OutboxMessage.next_attempt_at <= now,
+                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+                )
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        for row in rows:
+            row.lease_until, row.lease_owner = now + lease, owner
+        await self.session.flush()
+        return rows
+
+    async def release(self, owner: str | None = None) -> int:
+        """Hand leases back (on shutdown; with `None`, every lease: a lone worker restarting)."""
+        query = update(OutboxMessage).where(OutboxMessage.lease_until.is_not(None))
+        if owner is not None:
+            query = query.where(OutboxMessage.lease_owner == owner)
+        result = await self.session.execute(query.values(lease_until=None, lease_owner=None))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def next_due(self) -> dt.datetime | None:
+        return await self.session.scalar(
+            select(func.min(OutboxMessage.next_attempt_at)).where(
+                OutboxMessage.state == "pending"
+            )
+        )
+
+    async def card_of(self, referral_id: int) -> OutboxMessage | None:
+        """The referral's card as posted (its chat and message id), if it was."""
+        return await self.session.scalar(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.referral_id == referral_id,
+                OutboxMessage.kind == "card",
+                OutboxMessage.state == "sent",
+            )
+            .order_by(OutboxMessage.id)
+            .limit(1)
+        )
+
+    async def posted(self, chat_id: int, message_id: int) -> OutboxMessage | None:
+        """The outbox row that produced this message: what a reply was answering."""
+        return await self.session.scalar(
+            select(OutboxMessage).where(
+                OutboxMessage.sent_chat_id == chat_id, OutboxMessage.message_id == message_id
+            )
+        )
+
+    async def cancel(self, referral_id: int, kinds: Sequence[str] | None = None) -> int:
+        query = update(OutboxMessage).where(
+            OutboxMessage.referral_id == referral_id,
+            OutboxMessage.state.in_(("pending", "waiting")),
+        )
+        if kinds is not None:
+            query = query.where(OutboxMessage.kind.in_(kinds))
+        result = await self.session.execute(query.values(state="cancelled"))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def wake_waiting(self, now: dt.datetime) -> int:
+        """A group was bound: everything parked for want of one is due now."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.state == "waiting")
+            .values(state="pending", next_attempt_at=now)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def count(self, state: str) -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == state)
+            )
+            or 0
+        )
+
+    async def migrate(self, old_chat_id: int, new_chat_id: int) -> None:
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.sent_chat_id == old_chat_id)
+            .values(sent_chat_id=new_chat_id)
+        )
