@@ -20,6 +20,8 @@ def commands() -> list[BotCommand]:
     return [
         BotCommand(command="start", description=_("Start and main menu")),
         BotCommand(command="menu", description=_("Main menu")),
+        BotCommand(command="services", description=_("Find rights-based services")),
+        BotCommand(command="network", description=_("Your regional network")),
         BotCommand(command="language", description=_("Change the language")),
         BotCommand(command="privacy", description=_("What the bot stores; delete it")),
         BotCommand(command="help", description=_("How to use this bot")),

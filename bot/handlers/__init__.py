@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.handlers import errors, fallback, language, privacy, start
+from bot import countries
+from bot.handlers import errors, fallback, language, privacy, services, start
 
 
 def routers() -> list[Router]:
     ordered = [
         errors.router,
         # Feature routers go here, before the core commands and the catch-all.
+        countries.router,  # the shared country picker (services, network, ask)
+        services.router,
         start.router,
         language.router,
         privacy.router,

@@ -28,6 +28,7 @@ def privacy_text() -> str:
         "• a random member code (networks see this code, never your name);\n"
         "• your Telegram account number, only so that replies can reach you;\n"
         "• the language you chose;\n"
+        "• your country, only if you asked the bot to remember it;\n"
         "• the dates you first and last wrote.\n\n"
         "It never asks for your real name, phone number, documents, location or photos. "
         "It does not share anything with police or platforms.\n\n"
@@ -63,8 +64,8 @@ def confirm_keyboard() -> InlineKeyboardBuilder:
 
 def confirm_text() -> str:
     return _(
-        "Delete everything the bot keeps about you? Your language choice and member code "
-        "will be erased. This cannot be undone."
+        "Delete everything the bot keeps about you? Your language choice, saved country and "
+        "member code will be erased. This cannot be undone."
     )
 
 

@@ -55,6 +55,8 @@ async def cmd_help(message: Message) -> None:
         _(
             "<b>How to use this bot</b>\n\n"
             "/menu: the main menu\n"
+            "/services: find services by country, need or location\n"
+            "/network: your regional network\n"
             "/language: change the language\n"
             "/privacy: what the bot stores and how to delete it\n"
             "/help: this message\n\n"
