@@ -136,6 +136,8 @@ async def _chat(settings: Settings, lang: str) -> int:
     from bot.commands import publish
     from bot.dispatcher import build_dispatcher, build_i18n
     from bot.intake import Intake
+    from bot.safety import close as close_safety
+    from bot.safety import install
 
     interactive = sys.stdin.isatty()
     console = Console(highlight=False, force_terminal=interactive or None)
@@ -149,6 +151,7 @@ async def _chat(settings: Settings, lang: str) -> int:
         session=LocalSession(telegram),
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+    install(bot, app)
     dp = build_dispatcher(app)
     dp["bot_username"] = telegram.bot_user["username"]
     await publish(bot, build_i18n(app), local)
@@ -176,6 +179,7 @@ async def _chat(settings: Settings, lang: str) -> int:
                 await intake.feed(Update.model_validate(raw, context={"bot": bot}))
             chat.show_new_events()
     finally:
+        await close_safety(app)
         await bot.session.close()
         await app.close()
     if interactive:

@@ -45,6 +45,10 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(db_upgrade(settings))
     if args.command == "bench":
         return asyncio.run(bench(args.only))
+    if args.command == "guides":
+        from bot.content.tools import run_guides_command
+
+        return run_guides_command(args, settings)
     return fail(f"unknown command {args.command}")
 
 
@@ -91,6 +95,7 @@ async def _run(settings: Settings, mode: str) -> int:
     from aiogram.enums import ParseMode
     from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
+    from bot import safety
     from bot.app import SchemaOutOfDate, create_app
     from bot.commands import publish
     from bot.dispatcher import build_dispatcher, build_i18n
@@ -108,6 +113,7 @@ async def _run(settings: Settings, mode: str) -> int:
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+    safety.install(bot, app)  # message ids for "Clear this chat"; discreet mode
     try:
         try:
             me = await bot.get_me()
@@ -147,5 +153,6 @@ async def _run(settings: Settings, mode: str) -> int:
         await dp.emit_shutdown(bot=bot)
         return 0
     finally:
+        await safety.close(app)
         await bot.session.close()
         await app.close()

@@ -13,6 +13,7 @@ from bot.i18n import MemberI18nMiddleware
 from bot.middlewares.db import Transaction
 from bot.middlewares.member import MemberMiddleware
 from bot.middlewares.throttle import MemoryCounter, RedisCounter, Throttle
+from bot.safety import SafetyUpdates, get_safety
 
 FSM_TTL = 24 * 3600
 
@@ -55,6 +56,9 @@ def build_dispatcher(
     )
     dp.update.outer_middleware(Transaction(app.sessions))
     dp.update.outer_middleware(MemberMiddleware(app.settings.default_language))
+    # Inside the transaction: message ids of private chats, kept 48 h for "Clear this chat".
+    dp["safety"] = safety = get_safety(app)
+    dp.update.outer_middleware(SafetyUpdates(safety))
     MemberI18nMiddleware(build_i18n(app)).setup(dp)
     if app.settings.flood_limit:
         counter: MemoryCounter | RedisCounter = MemoryCounter()

@@ -197,3 +197,41 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+# -- Member safety (issue 6): message ids for "Clear this chat", discreet mode, PIN ------------
+
+
+class MessageSighting(Base):
+    """The id of one message in a member's private chat, kept 48 hours so it can be deleted.
+
+    Only ids and a time: never the text. Keyed by the member's internal id, not Telegram's.
+    """
+
+    __tablename__ = "message_ids"
+    __table_args__ = (Index("ix_message_ids_member_seen", "member_id", "seen_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    outgoing: Mapped[bool] = mapped_column(Boolean)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+class MemberSafety(Base):
+    """A member's safety settings; no row means all off."""
+
+    __tablename__ = "member_safety"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    # A neutral first line on every message, and relayed replies without sound.
+    discreet: Mapped[bool] = mapped_column(Boolean, default=False)
+    # protect_content on every message: no forwarding or saving.
+    protect: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Salt + scrypt hash of the PIN, sealed by the master key (a DB leak alone cannot test PINs).
+    pin: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pin_failures: Mapped[int] = mapped_column(Integer, default=0)
+    pin_locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    pin_unlocked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -12,6 +12,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 
+from bot import safety
 from bot.app import App, create_app
 from bot.config import Settings, load_settings, sqlite_url
 from bot.dispatcher import build_dispatcher
@@ -58,13 +59,15 @@ def telegram() -> FakeTelegram:
 
 
 @pytest.fixture
-async def bot(telegram: FakeTelegram) -> AsyncIterator[Bot]:
+async def bot(telegram: FakeTelegram, app: App) -> AsyncIterator[Bot]:
     b = Bot(
         TOKEN,
         session=LocalSession(telegram),
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+    safety.install(b, app)  # as every Bot the process builds: message ids, discreet mode
     yield b
+    await safety.close(app)
     await b.session.close()
 
 
