@@ -41,6 +41,10 @@ EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]
 TELEGRAM_RE = re.compile(r"^@?([A-Za-z][A-Za-z0-9_]{3,30}[A-Za-z0-9])$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{5,24}[0-9]$")
 EARTH_RADIUS_KM = 6371.0088
+# Telegram allows 4096 characters a message: a page of three service cards, or a network card
+# under a heading, must fit.
+MAX_TEXT = 1000
+MAX_NOTE = 600
 
 SERVICE_FIELDS = frozenset(
     {
@@ -386,15 +390,17 @@ class Checker:
             return None
         return value.strip()
 
-    def translations(self, entry: LineDict, key: str, required: bool = True) -> dict[str, str]:
+    def translations(
+        self, entry: LineDict, key: str, required: bool = True, limit: int = MAX_TEXT
+    ) -> dict[str, str]:
         value = entry.get(key)
         if value is None:
             if required:
                 self.add(entry.line, f"`{key}` is missing")
             return {}
-        return self.texts(value, line_of(entry, key, entry.line), key)
+        return self.texts(value, line_of(entry, key, entry.line), key, limit)
 
-    def texts(self, value: object, line: int, key: str) -> dict[str, str]:
+    def texts(self, value: object, line: int, key: str, limit: int = MAX_TEXT) -> dict[str, str]:
         """A mapping of language code -> text, with English required."""
         if not isinstance(value, dict):
             self.add(line, f"`{key}` must map language codes to text")
@@ -410,6 +416,11 @@ class Checker:
                 self.add(line_of(value, lang, line), f"`{key}.{lang}` must be non-empty text")
             else:
                 out[lang] = text.strip()
+                if len(out[lang]) > limit:
+                    self.add(
+                        line_of(value, lang, line),
+                        f"`{key}.{lang}` is too long ({len(out[lang])} > {limit} characters)",
+                    )
         if "en" not in value:
             self.add(line, f"`{key}` has no English (en) text")
         return out
@@ -474,7 +485,8 @@ class Checker:
     def unique(self, seen: dict[str, tuple[Path, int]], ident: str, line: int) -> None:
         if ident in seen:
             where, first = seen[ident]
-            self.add(line, f"duplicate id {ident!r} (first at {where}:{first})")
+            shown = where.relative_to(self.root) if where.is_relative_to(self.root) else where
+            self.add(line, f"duplicate id {ident!r} (first at {shown}:{first})")
         else:
             seen[ident] = (self.path, line)
 
@@ -537,6 +549,7 @@ class Checker:
             ident = self.ident(entry, seen)
             names = self.translations(entry, "name")
             codes = self.countries(entry)
+            mine = set()
             for code, line in codes:
                 if code in where and where[code][0] != ident:
                     other = where[code][0]
@@ -545,8 +558,10 @@ class Checker:
                     self.add(line, f"country {code} is listed twice in region {ident}")
                 else:
                     where[code] = (str(ident), line)
+                    mine.add(code)
             if ident is not None:
-                out.append(Region(ident, names, frozenset(c for c, _ in codes)))
+                # A country listed twice stays in the region that listed it first.
+                out.append(Region(ident, names, frozenset(mine)))
         missing = sorted(country_codes() - set(where))
         if out and missing:
             self.add(
@@ -671,7 +686,7 @@ class Checker:
         elif vetted_by not in network_ids:
             self.add(line_of(entry, "vetted_by"), f"vetted_by: unknown network {vetted_by!r}")
         verified = self.last_verified(entry)
-        notes = self.translations(entry, "note", required=False)
+        notes = self.translations(entry, "note", required=False, limit=MAX_NOTE)
         if len(self.problems) > before:
             return None
         assert ident and name and isinstance(country, str) and verified is not None
