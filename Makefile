@@ -38,6 +38,7 @@ typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy bot storage
 
 test: $(DEV_STAMP) compile-locales lint typecheck
+	$(PY) -m bot guides check
 	$(PY) -m pytest -q
 
 # Extract UI strings from the code, merge them into every catalog, compile.

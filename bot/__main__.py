@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def parser() -> argparse.ArgumentParser:
@@ -23,6 +24,13 @@ def parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", metavar="TASK", required=True)
     db_sub.add_parser("upgrade", help="apply schema migrations")
+    guides = sub.add_parser("guides", help="check the guides, show translation coverage, add one")
+    guides.add_argument("--dir", type=Path, help="the guides folder (default: GUIDES_DIR)")
+    guides_sub = guides.add_subparsers(dest="guides_command", metavar="TASK", required=True)
+    guides_sub.add_parser("check", help="validate guides and directory files; exit 1 on a problem")
+    guides_sub.add_parser("coverage", help="guides x languages; each catalog's translated share")
+    new = guides_sub.add_parser("new", help="scaffold guides/<slug>/ with every language's file")
+    new.add_argument("slug", help="the folder name: lowercase a-z, 0-9 and '-'")
     bench = sub.add_parser("bench", help="run the speed and memory benchmarks")
     bench.add_argument("only", nargs="?", help="run only benchmarks whose module name has this")
     return p

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import directory
 from bot.config import VAR_DIR, Settings
+from bot.content import LibraryHolder
+from bot.problems import ContentError, Problem
 from storage import db
 from storage.crypto import Sealer, load_or_create_master_key
 
@@ -32,7 +34,15 @@ class App:
 
 async def create_app(settings: Settings) -> App:
     """Raises ContentError listing every problem when the content is broken."""
-    extras: dict[str, Any] = {"directory": directory.load(settings.guides_dir)}
+    problems: list[Problem] = []
+    extras: dict[str, Any] = {}
+    for name, load in (("directory", directory.load), ("library", LibraryHolder.load)):
+        try:
+            extras[name] = load(settings.guides_dir)
+        except ContentError as exc:  # collect both features' problems before refusing
+            problems += exc.problems
+    if problems:
+        raise ContentError(problems)
     engine = db.create_engine(settings.database_url)
     if settings.is_sqlite:
         await db.upgrade(engine)

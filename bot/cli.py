@@ -7,8 +7,13 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.problems import ContentError
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 log = logging.getLogger("bot")
 EXIT_CONFIG = 2
@@ -40,7 +45,10 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "chat":
         from bot.chat import run_chat
 
-        return run_chat(settings, args.lang)
+        try:
+            return run_chat(settings, args.lang)
+        except ContentError as exc:
+            return refuse(exc)
     if args.command == "db":
         return asyncio.run(db_upgrade(settings))
     if args.command == "bench":
@@ -76,6 +84,39 @@ async def db_upgrade(settings: Settings) -> int:
     return 0
 
 
+def refuse(exc: ContentError) -> int:
+    """Broken content: list every problem, as `guides check` does, and do not start."""
+    from bot.content.tools import shown
+
+    for p in exc.problems:
+        print(f"{shown(p.path)}:{p.line}: {p.message}", file=sys.stderr)
+    return fail(
+        f"Cannot start: {len(exc.problems)} problem(s) in the content "
+        "(see above; `python -m bot guides check` lists them too)."
+    )
+
+
+async def reload_guides(app: App) -> None:
+    """SIGHUP: re-read the guides; on any problem keep serving the old ones."""
+    from bot.content import LibraryHolder
+    from bot.content.tools import shown
+
+    holder = app.extras.get("library")
+    if not isinstance(holder, LibraryHolder):
+        return
+    try:
+        library = await holder.reload()
+    except ContentError as exc:
+        for p in exc.problems:
+            log.warning("guides not reloaded: %s:%d: %s", shown(p.path), p.line, p.message)
+        return
+    log.info(
+        "guides reloaded: %d guides, %d language versions",
+        len(library.guides),
+        library.version_count,
+    )
+
+
 def run(settings: Settings, mode: str = "polling") -> int:
     if settings.bot_token is None:
         return fail("Configuration error: BOT_TOKEN is not set (get one from @BotFather)", 2)
@@ -107,6 +148,8 @@ async def _run(settings: Settings, mode: str) -> int:
         app = await create_app(settings)
     except (SchemaOutOfDate, MasterKeyError) as exc:
         return fail(f"Cannot start: {exc}", 2)
+    except ContentError as exc:
+        return refuse(exc)
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     bot = Bot(
         settings.bot_token.get_secret_value(),
@@ -130,6 +173,14 @@ async def _run(settings: Settings, mode: str) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        reloads: set[asyncio.Task[None]] = set()
+
+        def on_sighup() -> None:
+            task = asyncio.create_task(reload_guides(app))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
         await dp.emit_startup(bot=bot)
         intake = Intake(app, bot, dp)
         if mode == "webhook":

@@ -20,8 +20,12 @@ def commands() -> list[BotCommand]:
     return [
         BotCommand(command="start", description=_("Start and main menu")),
         BotCommand(command="menu", description=_("Main menu")),
+        BotCommand(command="guides", description=_("Short guides on rights, health and work")),
+        BotCommand(command="search", description=_("Search the guides")),
         BotCommand(command="services", description=_("Find rights-based services")),
         BotCommand(command="network", description=_("Your regional network")),
+        BotCommand(command="ask", description=_("Send a private request to a network")),
+        BotCommand(command="requests", description=_("Your requests and their answers")),
         BotCommand(command="language", description=_("Change the language")),
         BotCommand(command="privacy", description=_("What the bot stores; delete it")),
         BotCommand(command="help", description=_("How to use this bot")),

@@ -5,15 +5,30 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot import countries
-from bot.handlers import errors, fallback, language, privacy, services, start
+from bot.handlers import (
+    admin,
+    errors,
+    fallback,
+    guides,
+    language,
+    network_side,
+    privacy,
+    referrals,
+    services,
+    start,
+)
 
 
 def routers() -> list[Router]:
     ordered = [
         errors.router,
         # Feature routers go here, before the core commands and the catch-all.
+        admin.router,  # /bind, /unbind: before the group side, which swallows group chatter
+        network_side.router,  # staff groups only: cards, claims, replies to cards
+        referrals.router,  # /ask, /requests; early so its text steps win over other features
         countries.router,  # the shared country picker (services, network, ask)
         services.router,
+        guides.router,  # before start: it answers /start g-<slug> deep links
         start.router,
         language.router,
         privacy.router,

@@ -55,8 +55,12 @@ async def cmd_help(message: Message) -> None:
         _(
             "<b>How to use this bot</b>\n\n"
             "/menu: the main menu\n"
+            "/guides: short guides on rights, health, safety and work\n"
+            "/search words: search the guides\n"
             "/services: find services by country, need or location\n"
             "/network: your regional network\n"
+            "/ask: send a private request to a regional network\n"
+            "/requests: your requests, their answers; withdraw or delete them\n"
             "/language: change the language\n"
             "/privacy: what the bot stores and how to delete it\n"
             "/help: this message\n\n"
