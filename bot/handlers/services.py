@@ -220,6 +220,10 @@ async def show_matches(
         return
     lang = current_language()
     matches = directory.services(country, None if need is None else need.id)
+    pages = max(1, math.ceil(len(matches) / PAGE_SIZE))
+    if page >= pages:
+        await stale(query)
+        return
     where = html.escape(country_name(country, lang))
     what = html.escape(need.name(lang)) if need else None
     back = NeedMenu(c=country)
@@ -238,10 +242,6 @@ async def show_matches(
         kb.adjust(1)
         kb.row(menu_button())
         await show(query, text, kb.as_markup())
-        return
-    pages = math.ceil(len(matches) / PAGE_SIZE)
-    if page >= pages:
-        await stale(query)
         return
     shown = matches[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
     title = f"<b>{what}</b> · {where}" if what else f"<b>{where}</b>"
