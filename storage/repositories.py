@@ -416,11 +416,17 @@ class OutboxRepo:
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def wake_waiting(self, now: dt.datetime) -> int:
-        """A group was bound: everything parked for want of one is due now."""
+        """A group was bound: cards parked for want of one, or given up on, are due now."""
         result = await self.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.state == "waiting")
-            .values(state="pending", next_attempt_at=now)
+            .where(
+                (OutboxMessage.state == "waiting")
+                | (
+                    (OutboxMessage.state == "dead")
+                    & OutboxMessage.kind.in_(("card", "escalation"))
+                )
+            )
+            .values(state="pending", next_attempt_at=now, failures=0)
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
