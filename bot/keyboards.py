@@ -38,6 +38,16 @@ def menu_button() -> InlineKeyboardButton:
     return InlineKeyboardButton(text="☰ " + _("Menu"), callback_data=Menu(section="home").pack())
 
 
+class ClearChat(CallbackData, prefix="cc"):
+    """Safe exit: delete this chat's messages of the last 48 hours (bot/handlers/safety.py)."""
+
+
+def clear_chat_button() -> InlineKeyboardButton:
+    """Put at the foot of sensitive screens: `kb.row(clear_chat_button())`."""
+    label = "🧹 " + _("Clear this chat")
+    return InlineKeyboardButton(text=label, callback_data=ClearChat().pack())
+
+
 def languages(current: str | None) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     for code in LANGUAGES:

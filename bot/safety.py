@@ -55,6 +55,7 @@ from storage.repositories import SafetyRepo
 if TYPE_CHECKING:
     from bot.app import App
     from storage.crypto import Sealer
+    from storage.models import Member
 
 log = logging.getLogger(__name__)
 
@@ -406,3 +407,30 @@ async def close(app: App) -> None:
     if isinstance(safety, Safety):
         with contextlib.suppress(Exception):
             await safety.close()
+
+
+# -- /forget ---------------------------------------------------------------------------------
+
+
+async def forget_member(
+    app: App, session: AsyncSession, bot: Bot, member: Member, chat_id: int
+) -> None:
+    """Erase a member in the update's transaction: what it keeps, their key, their chat.
+
+    Their referrals stay as tombstones (code, need, country; no member, no text) so networks
+    are told "withdrawn by the member"; destroying the data key shreds every text sealed
+    with it, including copies in backups of the main database (see storage/keystore.py).
+    """
+    from bot.relay import Referrals, ring_after_commit
+    from storage.repositories import MemberRepo
+
+    safety = get_safety(app)
+    await safety.clear_chat(bot, session, member.id, chat_id)
+    # Withdraws and erases their referrals (networks are told), and destroys their data key.
+    if await Referrals(session, app).forget_member(member.id):
+        ring_after_commit(session, app)
+    repo = SafetyRepo(session)
+    await repo.drop_sightings(member.id)
+    await repo.drop_settings(member.id)
+    await MemberRepo(session).delete(member)
+    safety.forget(chat_id)

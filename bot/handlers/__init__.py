@@ -14,6 +14,7 @@ from bot.handlers import (
     network_side,
     privacy,
     referrals,
+    safety,
     services,
     start,
 )
@@ -23,6 +24,7 @@ def routers() -> list[Router]:
     ordered = [
         errors.router,
         # Feature routers go here, before the core commands and the catch-all.
+        safety.router,  # first: /exit and "Clear this chat" work in any conversation state
         admin.router,  # /bind, /unbind: before the group side, which swallows group chatter
         network_side.router,  # staff groups only: cards, claims, replies to cards
         referrals.router,  # /ask, /requests; early so its text steps win over other features

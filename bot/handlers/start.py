@@ -9,6 +9,7 @@ from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, Message
 
 from bot.config import Settings
+from bot.handlers.safety import checkup_offer
 from bot.i18n import _
 from bot.keyboards import Menu, main_menu
 from bot.ui import show
@@ -32,11 +33,16 @@ def menu_text() -> str:
 
 
 @router.message(CommandStart())
-async def cmd_start(message: Message, command: CommandObject, settings: Settings) -> None:
+async def cmd_start(
+    message: Message, command: CommandObject, settings: Settings, new_member: bool
+) -> None:
     if command.args:
         # Feature routers handle the links they know; anything left is stale or forged.
         await message.answer(_("This link does not work any more. Here is the main menu."))
-    await message.answer(welcome_text(settings), reply_markup=main_menu())
+    text, markup = welcome_text(settings), main_menu()
+    if new_member:
+        text, markup = checkup_offer(text, markup)  # the privacy check-up, in one message
+    await message.answer(text, reply_markup=markup)
 
 
 @router.message(Command("menu"))
