@@ -139,6 +139,7 @@ async def _run(settings: Settings, mode: str) -> int:
     from bot import safety
     from bot.app import SchemaOutOfDate, create_app
     from bot.commands import publish
+    from bot.delivery import Delivery, stop_worker
     from bot.dispatcher import build_dispatcher, build_i18n
     from bot.intake import Intake
     from storage.crypto import MasterKeyError
@@ -157,6 +158,8 @@ async def _run(settings: Settings, mode: str) -> int:
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
     safety.install(bot, app)  # message ids for "Clear this chat"; discreet mode
+    stop = asyncio.Event()
+    worker: asyncio.Task[None] | None = None
     try:
         try:
             me = await bot.get_me()
@@ -169,7 +172,6 @@ async def _run(settings: Settings, mode: str) -> int:
         dp = build_dispatcher(app)
         dp["bot_username"] = me.username or ""
         await publish(bot, build_i18n(app), settings)
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
@@ -183,6 +185,9 @@ async def _run(settings: Settings, mode: str) -> int:
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
         await dp.emit_startup(bot=bot)
         intake = Intake(app, bot, dp)
+        # The outbox worker: referral cards, relays, reminders (bot/delivery.py).
+        delivery = Delivery(app, bot, build_i18n(app))
+        worker = asyncio.create_task(delivery.run(stop))
         if mode == "webhook":
             from bot.webhook import serve
 
@@ -204,6 +209,9 @@ async def _run(settings: Settings, mode: str) -> int:
         await dp.emit_shutdown(bot=bot)
         return 0
     finally:
+        if worker is not None:
+            stop.set()
+            await stop_worker(worker)
         await safety.close(app)
         await bot.session.close()
         await app.close()

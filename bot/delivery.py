@@ -759,3 +759,15 @@ def alert_text(directory: Directory, params: dict[str, Any]) -> str:
         "A message for request {code} could not be delivered after {n} tries ({error}). It is "
         "marked dead; send /bind in the right group to try the card again."
     ).format(code=code or "—", n=int(params.get("n") or 0), error=error)
+
+
+async def stop_worker(task: asyncio.Task[None], grace: float = 5.0) -> None:
+    """After `stop` is set: let the current sends finish, then cancel; leases go back (R12)."""
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    except Exception:
+        log.exception("the delivery worker failed")
