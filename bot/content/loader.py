@@ -83,9 +83,12 @@ def _read_yaml(text: str, first_line: int) -> _Yaml | tuple[int, str]:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # An unclosed [list], {map} or quote is noticed lines later; point at where it opened.
+        opened = exc.context_mark if exc.context and "block" not in exc.context else None
+        mark = opened or exc.problem_mark or exc.context_mark
         line = first_line + (mark.line if mark else 0)
-        return line, f"invalid YAML: {exc.problem or exc.context}"
+        context = f"{exc.context}: " if opened else ""
+        return line, f"invalid YAML: {context}{exc.problem or exc.context}"
     except (yaml.YAMLError, ValueError) as exc:  # e.g. a date like 2024-13-45
         return first_line, f"invalid YAML: {exc}"
     finally:
@@ -165,7 +168,7 @@ def _compile_uncached(text: str) -> _Compiled:
     except ValueError:
         return _Compiled(None, (), (), {}, ((1, "front matter is not closed by a '---' line"),))
     problems: list[tuple[int, str]] = []
-    parsed = _read_yaml(front, 2)
+    parsed = _read_yaml(front, 1)
     if isinstance(parsed, tuple):
         return _Compiled(None, (), (), {}, (parsed,))
     meta, problems = _schema_problems(FrontMatter, parsed, 2)

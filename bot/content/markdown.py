@@ -191,10 +191,10 @@ def render(body: str, line_offset: int, budget: int) -> Rendered:
         head = _Unit(f"<b>{r.inline_of(heading)}</b>", r.line(heading), "")
         if not _measure(head, out.problems):
             continue
-        units = [u for u in units if _measure(u, out.problems)]
         if not units:
             r.problem(heading, "this page is empty")
             continue
+        units = [u for u in units if _measure(u, out.problems)]
         for chunk in _paginate(head, units, budget, out.problems):
             page_html = head.html + "".join(u.sep + u.html for u in chunk)
             plain = head.plain + "".join(u.sep + u.plain for u in chunk)

@@ -1,0 +1,149 @@
+"""`python -m bot guides check | coverage | new`: what maintainers run before publishing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.__main__ import main
+from bot.config import PROJECT_ROOT
+
+GUIDES = PROJECT_ROOT / "guides"
+FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "guides"
+# The directory's files share the folder; a fixture borrows the seed's so that only the guide
+# problem it stages is reported.
+DIRECTORY_FILES = ("networks.yaml", "needs.yaml", "services")
+
+EXPECTED = {
+    "bad-yaml": "rights-guide/guide.yaml:2: invalid YAML: while parsing a flow sequence",
+    "unknown-topic": "rights-guide/guide.yaml:2: unknown topic 'astrology'",
+    "missing-english": "rights-guide/en.md:1: missing: every guide needs English",
+    "page-too-long": "rights-guide/en.md:12: this paragraph renders to",
+    "unclosed-html": 'rights-guide/en.md:10: invalid HTML: unclosed start tag "b"',
+    "unsupported-markup": "rights-guide/en.md:12: HTML blocks are not supported",
+    "unknown-kind": "rights-guide/guide.yaml:1: unknown kind 'handbook': use smart or community",
+    "unknown-language": "rights-guide/pt.md:1: unknown language file pt.md",
+    "summary-too-long": "rights-guide/en.md:3: summary is 363 characters; the limit is 300",
+    "duplicate-title": "rights-guide/en.md:2: duplicate title: the guide 'rights-again'",
+    "bad-front-matter": "rights-guide/en.md:2: missing field 'title'",
+    "bad-front-matter-yaml": "rights-guide/en.md:3: invalid YAML",
+}
+
+
+def staged(case: str, tmp_path: Path) -> Path:
+    target = tmp_path / case
+    shutil.copytree(FIXTURES / case, target)
+    for name in DIRECTORY_FILES:
+        source = GUIDES / name
+        if source.is_dir():
+            shutil.copytree(source, target / name)
+        else:
+            shutil.copy(source, target / name)
+    return target
+
+
+def run_cli(*args: str, cwd: Path) -> tuple[int, str, str]:
+    env = {**os.environ, "LOG_LEVEL": "WARNING"}
+    env.pop("GUIDES_DIR", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_check_passes_on_the_seed_content() -> None:
+    """The real command, as `make test` runs it: exit 0 and a one-line summary."""
+    code, out, err = run_cli("guides", "check", cwd=PROJECT_ROOT)
+    assert code == 0, out + err
+    assert out.startswith("OK: ") and out.count("\n") == 1
+    assert "guides" in out and "topics" in out
+
+
+def test_every_fixture_case_is_covered() -> None:
+    """One broken guide tree per kind of error, and a test for each."""
+    assert sorted(p.name for p in FIXTURES.iterdir()) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_each_broken_guide_gives_its_own_message(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`guides check` prints exactly the staged problem as path:line: message and exits 1."""
+    monkeypatch.chdir(tmp_path)
+    code = main(["guides", "--dir", str(staged(case, tmp_path)), "check"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    lines = out.splitlines()
+    assert len(lines) == 1, out
+    assert lines[0].startswith(f"{case}/"), lines[0]
+    assert EXPECTED[case] in lines[0]
+    assert "1 problem(s) found." in err
+
+
+def test_check_also_reports_directory_problems(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The services directory lives in the same folder, and `guides check` checks it too."""
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "guides"
+    shutil.copytree(GUIDES, target)
+    (target / "needs.yaml").unlink()
+    assert main(["guides", "--dir", str(target), "check"]) == 1
+    assert "guides/needs.yaml:1:" in capsys.readouterr().out
+
+
+def test_coverage_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """Guides x languages with reviewed / draft / missing, then each catalog's share."""
+    assert main(["guides", "coverage"]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0].split()
+    assert header == ["guide", "en", "fr", "es", "ru", "zh", "ar"]
+    row = next(line for line in out.splitlines() if line.startswith("swit "))
+    assert row.split()[1:] == ["draft", "draft", "draft", "draft", "draft", "missing"]
+    assert "fr: " in out and "messages translated" in out
+
+
+def test_new_scaffolds_every_language_and_check_flags_the_placeholders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`guides new` writes guide.yaml and each language; unfilled, it cannot be published."""
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "guides"
+    shutil.copytree(GUIDES, target)
+    assert main(["guides", "--dir", str(target), "new", "social-protection"]) == 0
+    folder = target / "social-protection"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["guide.yaml", "en.md", "fr.md", "es.md", "ru.md", "zh.md", "ar.md"]
+    )
+    capsys.readouterr()
+    assert main(["guides", "--dir", str(target), "check"]) == 1
+    out = capsys.readouterr().out
+    assert "social-protection/en.md:2: placeholder 'TODO' left from `guides new`" in out
+    assert "social-protection/guide.yaml" in out
+    # Filled in (here: the placeholder words replaced), the scaffold is a valid guide.
+    for path in folder.iterdir():
+        text = path.read_text().replace("TODO", "Filled")
+        path.write_text(text.replace(": title in", f": {path.stem} title in"))
+    assert main(["guides", "--dir", str(target), "check"]) == 0
+
+
+@pytest.mark.parametrize("slug", ["swit", "Bad Name", "trailing-", "x" * 41, "ünï", "a--b"])
+def test_new_refuses_existing_or_invalid_names(
+    slug: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An existing guide is never overwritten; a name must work in a link."""
+    target = tmp_path / "guides"
+    shutil.copytree(GUIDES, target)
+    assert main(["guides", "--dir", str(target), "new", slug]) == 1
+    assert capsys.readouterr().err
+    assert (target / "swit" / "en.md").read_text() == (GUIDES / "swit" / "en.md").read_text()
