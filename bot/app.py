@@ -13,6 +13,7 @@ from bot.content import LibraryHolder
 from bot.problems import ContentError, Problem
 from storage import db
 from storage.crypto import Sealer, load_or_create_master_key
+from storage.keystore import SESSION_INFO_KEY, KeyStore, open_store
 
 
 class SchemaOutOfDate(Exception):
@@ -27,8 +28,12 @@ class App:
     sealer: Sealer
     # Features add their long-lived objects here (guide library, directory, ...).
     extras: dict[str, Any] = field(default_factory=dict)
+    # Members' data keys, apart from the main database (storage/keystore.py).
+    keystore: KeyStore | None = None
 
     async def close(self) -> None:
+        if self.keystore is not None:
+            await self.keystore.close()
         await self.engine.dispose()
 
 
@@ -53,4 +58,10 @@ async def create_app(settings: Settings) -> App:
         settings.master_key.get_secret_value() if settings.master_key else None,
         VAR_DIR / "master.key",
     )
-    return App(settings, engine, db.session_factory(engine), Sealer(key), extras)
+    keystore = await open_store(settings.database_url, settings.keys_url)
+    info = {SESSION_INFO_KEY: keystore} if keystore is not None else None
+    sessions = db.session_factory(engine, info)
+    if keystore is not None:
+        async with sessions.begin() as session:
+            await keystore.adopt(session)
+    return App(settings, engine, sessions, Sealer(key), extras, keystore)

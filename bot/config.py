@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     referral_remind_after: int = Field(default=24 * 3600, gt=0)
     referral_escalate_after: int = Field(default=72 * 3600, gt=0)
     retention_days: int = Field(default=90, gt=0)
+    # Members' data keys, kept apart from the main database (storage/keystore.py). Default:
+    # beside an SQLite database file; with PostgreSQL, set it to a database backed up apart.
+    keys_url: str | None = None
     # Webhook mode: Telegram posts to {webhook_url}/telegram with this secret in a header.
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
@@ -73,9 +76,11 @@ class Settings(BaseSettings):
             raise ValueError("expected the public https:// address of this service")
         return value.rstrip("/") if value else value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "keys_url")
     @classmethod
-    def _async_driver(cls, value: str) -> str:
+    def _async_driver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         # Hosting platforms hand out postgres:// URLs; SQLAlchemy's async engine needs a driver.
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):

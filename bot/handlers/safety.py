@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.i18n import _, ngettext
 from bot.keyboards import ClearChat, Menu, back_to_menu, clear_chat_button, main_menu, menu_button
+from bot.relay import RequestAction
 from bot.safety import Prefs, Safety, valid_pin
 from bot.ui import ack, show
 from storage.models import Member, MemberSafety
@@ -595,3 +596,31 @@ async def pin_unlock(
 
 def menu_text() -> str:
     return _("What would you like to do?")
+
+
+# -- the PIN in front of "My requests" (bot/handlers/referrals.py) ------------------------------
+# Tried before the referrals router: with no PIN, or once unlocked, the update goes on to it.
+
+
+@router.message(Command("requests"))
+async def guard_requests_command(
+    message: Message,
+    member: Member | None,
+    session: AsyncSession,
+    safety: Safety,
+    state: FSMContext,
+) -> None:
+    if await pin_gate(message, member, session, safety, state, RequestAction(op="l").pack()):
+        raise SkipHandler
+
+
+@router.callback_query(RequestAction.filter())
+async def guard_requests(
+    query: CallbackQuery,
+    member: Member | None,
+    session: AsyncSession,
+    safety: Safety,
+    state: FSMContext,
+) -> None:
+    if await pin_gate(query, member, session, safety, state, query.data or ""):
+        raise SkipHandler
