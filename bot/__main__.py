@@ -31,6 +31,10 @@ def parser() -> argparse.ArgumentParser:
     guides_sub.add_parser("coverage", help="guides x languages; each catalog's translated share")
     new = guides_sub.add_parser("new", help="scaffold guides/<slug>/ with every language's file")
     new.add_argument("slug", help="the folder name: lowercase a-z, 0-9 and '-'")
+    purge = sub.add_parser("purge", help="delete data past its retention limit (for cron)")
+    purge.add_argument(
+        "--force", action="store_true", help="run even if an instance did so in the last day"
+    )
     bench = sub.add_parser("bench", help="run the speed and memory benchmarks")
     bench.add_argument("only", nargs="?", help="run only benchmarks whose module name has this")
     return p

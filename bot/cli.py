@@ -53,11 +53,38 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(db_upgrade(settings))
     if args.command == "bench":
         return asyncio.run(bench(args.only))
+    if args.command == "purge":
+        return asyncio.run(purge(settings, args.force))
     if args.command == "guides":
         from bot.content.tools import run_guides_command
 
         return run_guides_command(args, settings)
     return fail(f"unknown command {args.command}")
+
+
+async def purge(settings: Settings, force: bool) -> int:
+    from bot import safety
+    from bot.app import SchemaOutOfDate, create_app
+    from storage.crypto import MasterKeyError
+
+    try:
+        app = await create_app(settings)
+    except (SchemaOutOfDate, MasterKeyError) as exc:
+        return fail(f"Cannot purge: {exc}", 2)
+    except ContentError as exc:
+        return refuse(exc)
+    try:
+        if force:
+            counts: dict[str, int] | None = await safety.purge(app)
+        else:
+            counts = await safety.purge_if_due(app, "cron-" + safety.instance_name())
+    finally:
+        await app.close()
+    if counts is None:
+        print("Skipped: an instance ran the retention pass in the last day (--force runs it).")
+    else:
+        print("Deleted: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
 
 
 async def bench(only: str | None) -> int:
@@ -160,6 +187,7 @@ async def _run(settings: Settings, mode: str) -> int:
     safety.install(bot, app)  # message ids for "Clear this chat"; discreet mode
     stop = asyncio.Event()
     worker: asyncio.Task[None] | None = None
+    purger: asyncio.Task[None] | None = None
     try:
         try:
             me = await bot.get_me()
@@ -188,6 +216,8 @@ async def _run(settings: Settings, mode: str) -> int:
         # The outbox worker: referral cards, relays, reminders (bot/delivery.py).
         delivery = Delivery(app, bot, build_i18n(app))
         worker = asyncio.create_task(delivery.run(stop))
+        # Retention (bot/safety.py): daily, one instance at a time thanks to a lease row.
+        purger = asyncio.create_task(safety.retention_loop(app, stop))
         if mode == "webhook":
             from bot.webhook import serve
 
@@ -212,6 +242,9 @@ async def _run(settings: Settings, mode: str) -> int:
         if worker is not None:
             stop.set()
             await stop_worker(worker)
+        if purger is not None:
+            stop.set()
+            await asyncio.gather(purger, return_exceptions=True)
         await safety.close(app)
         await bot.session.close()
         await app.close()

@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import html
 import logging
+import os
 import re
 import secrets
 import time
@@ -434,3 +435,110 @@ async def forget_member(
     await repo.drop_settings(member.id)
     await MemberRepo(session).delete(member)
     safety.forget(chat_id)
+
+
+# -- retention ---------------------------------------------------------------------------------
+
+PURGE_EVERY = dt.timedelta(days=1)
+PURGE_LEASE = "retention"
+# Handled updates keep only a bare update_id, one day, to drop repeats (their payload is cleared
+# the moment they are handled); anything never handled goes after a week (R26).
+INBOX_REPEATS = dt.timedelta(days=1)
+INBOX_MAX = dt.timedelta(days=7)
+# A key younger than this may belong to a member whose first transaction is still running.
+ORPHAN_KEY_AGE = dt.timedelta(days=1)
+TERMINAL_STATES = ("closed", "withdrawn", "deleted")
+
+
+async def purge(app: App, now: dt.datetime | None = None) -> dict[str, int]:
+    """One retention pass; safe to repeat and to run on several instances at once."""
+    from sqlalchemy import delete, exists, select, update
+
+    from storage.models import InboxUpdate, Member, OutboxMessage, Referral, Relay
+
+    now = now or utcnow()
+    counts: dict[str, int] = {}
+
+    def rows(result: Any) -> int:
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async with app.sessions.begin() as session:
+        counts["message_ids"] = await SafetyRepo(session).purge_sightings(now - WINDOW)
+        counts["inbox"] = rows(
+            await session.execute(
+                delete(InboxUpdate).where(
+                    (
+                        InboxUpdate.handled_at.is_not(None)
+                        & (InboxUpdate.handled_at < now - INBOX_REPEATS)
+                    )
+                    | (InboxUpdate.received_at < now - INBOX_MAX)
+                )
+            )
+        )
+        # Withdrawn and deleted requests carry no closing date: their clock starts now.
+        await session.execute(
+            update(Referral)
+            .where(Referral.state.in_(TERMINAL_STATES), Referral.closed_at.is_(None))
+            .values(closed_at=now)
+        )
+        counts["referrals"] = rows(
+            await session.execute(
+                delete(Referral).where(
+                    Referral.state.in_(TERMINAL_STATES),
+                    Referral.closed_at < now - dt.timedelta(days=app.settings.retention_days),
+                )
+            )
+        )
+        # A relayed text is needed only until it is delivered (or given up on).
+        delivered = select(OutboxMessage.id).where(
+            OutboxMessage.relay_id == Relay.id,
+            OutboxMessage.state.in_(("sent", "dead", "cancelled")),
+        )
+        counts["relay_texts"] = rows(
+            await session.execute(
+                update(Relay).where(Relay.body.is_not(None), exists(delivered)).values(body=None)
+            )
+        )
+        known = set(await session.scalars(select(Member.id)))
+    counts["orphan_keys"] = 0
+    if app.keystore is not None:
+        for member_id in await app.keystore.members(created_before=now - ORPHAN_KEY_AGE):
+            if member_id not in known:
+                await app.keystore.destroy(member_id)
+                counts["orphan_keys"] += 1
+    return counts
+
+
+async def purge_if_due(
+    app: App, holder: str, now: dt.datetime | None = None
+) -> dict[str, int] | None:
+    """Run the daily pass unless some instance has run it in the last day (a lease row)."""
+    from storage.repositories import LeaseRepo
+
+    async with app.sessions.begin() as session:
+        if not await LeaseRepo(session).acquire(PURGE_LEASE, holder, PURGE_EVERY):
+            return None
+    counts = await purge(app, now)
+    # Counts only: nothing here names a member.
+    log.info("retention pass: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return counts
+
+
+def instance_name() -> str:
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
+async def retention_loop(app: App, stop: asyncio.Event, check_every: float = 3600.0) -> None:
+    """In the bot process: try every hour; the lease lets one instance a day do the work."""
+    holder = instance_name()
+    last_run = -float("inf")
+    while not stop.is_set():
+        # The lease is ours again at once after our own run: only our clock holds us back.
+        if time.monotonic() - last_run >= PURGE_EVERY.total_seconds():
+            try:
+                if await purge_if_due(app, holder) is not None:
+                    last_run = time.monotonic()
+            except Exception as exc:
+                log.warning("retention pass failed (%s); trying again later", type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=check_every)
