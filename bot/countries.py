@@ -140,6 +140,15 @@ def collation_key(name: str) -> str:
     return normalise(name)
 
 
+def script(text: str) -> str:
+    """The writing system of a normalised name: its first letter's Unicode script, roughly."""
+    for ch in text:
+        if ch.isalpha():
+            name = unicodedata.name(ch, "")
+            return name.split(" ", 1)[0] if name else "OTHER"
+    return "OTHER"
+
+
 @dataclass(frozen=True)
 class Match:
     """`country` when the typed name is clear; otherwise up to five `candidates` to offer."""
@@ -165,6 +174,12 @@ class CountryMatcher:
                 choices.setdefault(key, code)
         self.keys = list(choices)
         self.codes = [choices[k] for k in self.keys]
+        # Per script, for the slower scorer: a Cyrillic query never needs the Latin names.
+        self.by_script: dict[str, tuple[list[str], list[str]]] = {}
+        for key, code in zip(self.keys, self.codes, strict=True):
+            keys, codes = self.by_script.setdefault(script(key), ([], []))
+            keys.append(key)
+            codes.append(code)
 
     @classmethod
     def from_babel(cls) -> CountryMatcher:
@@ -191,24 +206,34 @@ class CountryMatcher:
             return (
                 Match(next(iter(exact))) if len(exact) == 1 else Match(None, tuple(sorted(exact)))
             )
-        # WRatio tolerates extra words ("I live in Kenya") but matches any 1-3 letter string
-        # inside longer names; short queries get the plain edit-distance ratio.
-        scorer = fuzz.WRatio if len(query) >= 4 else fuzz.ratio
+        # The plain edit-distance ratio settles most typos quickly. WRatio also tolerates extra
+        # words ("I live in Kenya") but is slower and finds any 1-3 letter string inside longer
+        # names, so it runs only when the ratio is unsure, and only on longer queries.
+        ranked = self._rank(query, fuzz.ratio, self.keys, self.codes)
+        if not self._confident(ranked) and len(query) >= 4:
+            keys, codes = self.by_script.get(script(query), (self.keys, self.codes))
+            ranked = self._rank(query, fuzz.WRatio, keys, codes)
+        if self._confident(ranked):
+            return Match(ranked[0][0])
+        return Match(None, tuple(code for code, _ in ranked[:5]))
+
+    def _rank(
+        self, query: str, scorer: Any, keys: list[str], codes: list[str]
+    ) -> list[tuple[str, float]]:
         hits = process.extract(
-            query, self.keys, scorer=scorer, processor=None, limit=25, score_cutoff=self.SUGGEST
+            query, keys, scorer=scorer, processor=None, limit=25, score_cutoff=self.SUGGEST
         )
         best: dict[str, float] = {}
         for _key, score, index in hits:
-            code = self.codes[index]
+            code = codes[index]
             best[code] = max(best.get(code, 0.0), float(score))
-        ranked = sorted(best.items(), key=lambda item: -item[1])
+        return sorted(best.items(), key=lambda item: -item[1])
+
+    def _confident(self, ranked: list[tuple[str, float]]) -> bool:
         if not ranked:
-            return Match(None)
-        top_code, top = ranked[0]
+            return False
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
-        if top >= self.CONFIDENT and top - runner_up >= self.LEAD:
-            return Match(top_code)
-        return Match(None, tuple(code for code, _ in ranked[:5]))
+        return ranked[0][1] >= self.CONFIDENT and ranked[0][1] - runner_up >= self.LEAD
 
 
 @cache
