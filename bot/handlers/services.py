@@ -31,7 +31,7 @@ from bot.countries import (
     stale,
 )
 from bot.directory import GLOBAL, Directory, Network, Service, country_codes
-from bot.i18n import _
+from bot.i18n import _, ngettext
 from bot.keyboards import Menu, menu_button
 from bot.ui import show
 from storage.models import Member
@@ -245,7 +245,7 @@ async def show_matches(
         return
     shown = matches[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
     title = f"<b>{what}</b> · {where}" if what else f"<b>{where}</b>"
-    count = _("{count} service found.", "{count} services found.", len(matches)).format(
+    count = ngettext("{count} service found.", "{count} services found.", len(matches)).format(
         count=len(matches)
     )
     if pages > 1:
