@@ -53,6 +53,7 @@ class _Renderer:
     def __init__(self, line_offset: int) -> None:
         self.offset = line_offset
         self.problems: list[tuple[int, str]] = []
+        self.tags_seen: set[tuple[int, str]] = set()
 
     def line(self, node: SyntaxTreeNode) -> int:
         return self.offset + (node.map[0] if node.map else 0) + 1
@@ -84,7 +85,10 @@ class _Renderer:
             elif kind == "html_inline":
                 tag = child.content.strip("</>").split()[0].lower() if child.content else ""
                 if tag not in INLINE_TAGS:
-                    self.problem(at, f"unsupported HTML {child.content!r}; use Markdown")
+                    # One report per tag and line: "<font>…</font>" is one mistake, not two.
+                    if (self.line(at), tag) not in self.tags_seen:
+                        self.tags_seen.add((self.line(at), tag))
+                        self.problem(at, f"unsupported HTML {child.content!r}; use Markdown")
                     out.append(html.escape(child.content, quote=False))
                 else:
                     out.append(child.content)
