@@ -367,30 +367,48 @@ class OutboxRepo:
     async def claim(
         self, owner: str, now: dt.datetime, lease: dt.timedelta, limit: int = 50
     ) -> Sequence[OutboxMessage]:
-        """Lease due rows to one worker (SKIP LOCKED on PostgreSQL; SQLite has one writer)."""
-        rows = (
+        """Lease due rows to one worker, never to two (R5).
+
+        PostgreSQL locks the candidates FOR UPDATE SKIP LOCKED, so concurrent workers take
+        disjoint rows. SQLite ignores FOR UPDATE, but runs the conditional UPDATE below under its
+        single writer lock, so a row another worker leased meanwhile is not taken again.
+        """
+        due = (
+            OutboxMessage.state == "pending",
+            OutboxMessage.next_attempt_at <= now,
+            or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+        )
+        ids = list(
             await self.session.scalars(
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.state == "pending",
-                    OutboxMessage.next_attempt_at <= now,
-                    or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
-                )
+                select(OutboxMessage.id)
+                .where(*due)
                 .order_by(OutboxMessage.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-        ).all()
-        for row in rows:
-            row.lease_until, row.lease_owner = now + lease, owner
-        await self.session.flush()
-        return rows
+        )
+        if not ids:
+            return []
+        token = f"{owner}:{secrets.token_hex(4)}"
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), *due)
+            .values(lease_until=now + lease, lease_owner=token)
+            .execution_options(synchronize_session=False)
+        )
+        rows = await self.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.lease_owner == token)
+            .order_by(OutboxMessage.id)
+            .execution_options(populate_existing=True)
+        )
+        return rows.all()
 
     async def release(self, owner: str | None = None) -> int:
         """Hand leases back (on shutdown; with `None`, every lease: a lone worker restarting)."""
         query = update(OutboxMessage).where(OutboxMessage.lease_until.is_not(None))
         if owner is not None:
-            query = query.where(OutboxMessage.lease_owner == owner)
+            query = query.where(OutboxMessage.lease_owner.like(owner + ":%"))
         result = await self.session.execute(query.values(lease_until=None, lease_owner=None))
         return int(getattr(result, "rowcount", 0) or 0)
 

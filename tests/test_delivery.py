@@ -429,3 +429,33 @@ async def test_graceful_stop_returns_leases(app: App, bot: Bot) -> None:
     stop.set()
     await asyncio.wait_for(task, timeout=10)
     assert all(r.lease_until is None for r in await outbox_rows(app))
+
+
+async def test_two_workers_never_send_a_row_twice(
+    make_group, app: App, bot: Bot, telegram: FakeTelegram
+) -> None:  # type: ignore[no-untyped-def]
+    """Two workers on one database take disjoint rows: every card is posted once (R5)."""
+    group = make_group("ASWA")
+    await group.bind("aswa")
+    codes = []
+    async with app.sessions.begin() as session:
+        service = Referrals(session, app)
+        members = MemberRepo(session)
+        for i in range(60):
+            member, _ = await members.get_or_create(600_000 + i)
+            referral = await service.submit(
+                member,
+                need="hiv",
+                country="KE",
+                language="en",
+                text=f"n{i}",
+                username=None,
+                update_id=None,
+            )
+            codes.append(referral.code)
+    first, second = worker(app, bot), worker(app, bot)
+    first.config = second.config = DeliveryConfig(batch=7)
+    await asyncio.gather(first.drain(), second.drain(), first.drain())
+    posted = [m["text"] for m in group.cards()]
+    for code in codes:
+        assert sum(code in text for text in posted) == 1, code
