@@ -1,6 +1,6 @@
 """Per-member flood guard (R31): one member's burst must not slow everyone else down.
 
-A fixed one-minute window per user, counted in Redis when several instances share the load, in
+A one-minute window per user, opened by their first update, counted in Redis when several instances share the load, in
 memory otherwise. The first update over the limit gets one short notice; the rest are dropped
 until the window ends. Staff groups are not limited here: their replies are members' answers.
 """
@@ -30,13 +30,14 @@ class MemoryCounter:
 
     def __init__(self, max_keys: int = 50_000) -> None:
         self.max_keys = max_keys
-        self.windows: OrderedDict[int, tuple[int, int]] = OrderedDict()
+        self.windows: OrderedDict[int, tuple[float, int]] = OrderedDict()
 
     async def hit(self, key: int, now: float) -> int:
-        window = int(now // WINDOW)
-        start, count = self.windows.pop(key, (window, 0))
-        count = count + 1 if start == window else 1
-        self.windows[key] = (window, count)
+        start, count = self.windows.pop(key, (now, 0))
+        if now - start >= WINDOW:
+            start, count = now, 0
+        count += 1
+        self.windows[key] = (start, count)
         while len(self.windows) > self.max_keys:
             self.windows.popitem(last=False)
         return count
@@ -49,11 +50,11 @@ class RedisCounter:
         self.redis = Redis.from_url(url)
 
     async def hit(self, key: int, now: float) -> int:
-        # The key names a window, not a person: a hash of the id would add nothing here.
-        name = f"throttle:{key}:{int(now // WINDOW)}"
+        # The key lives one minute from the first hit (NX), then the count starts again.
+        name = f"throttle:{key}"
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(name)
-            pipe.expire(name, WINDOW * 2)
+            pipe.expire(name, WINDOW, nx=True)
             count, _ = await pipe.execute()
         return int(count)
 
