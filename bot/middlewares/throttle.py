@@ -1,8 +1,9 @@
 """Per-member flood guard (R31): one member's burst must not slow everyone else down.
 
-A one-minute window per user, opened by their first update, counted in Redis when several instances share the load, in
-memory otherwise. The first update over the limit gets one short notice; the rest are dropped
-until the window ends. Staff groups are not limited here: their replies are members' answers.
+A one-minute window per user, opened by their first update, counted in Redis when several
+instances share the load, in memory otherwise. The first update over the limit gets one short
+notice; the rest are dropped until the window ends. Staff groups are not limited here: their
+replies are members' answers.
 """
 
 from __future__ import annotations
