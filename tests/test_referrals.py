@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 
@@ -289,3 +290,39 @@ async def test_other_members_cannot_act_on_a_request(
     async with app.sessions() as session:
         referral = await session.scalar(select(Referral))
     assert referral is not None and referral.state == "delivered"
+
+
+async def test_first_update_of_the_day_sends_and_answers(
+    chat: Chat, group: Group, app: App, bot: Bot
+) -> None:
+    """A member last seen yesterday (their row is rewritten by this update) can still send and
+    answer at once: no transaction waits on another."""
+    from sqlalchemy import update
+
+    from storage.models import Member
+
+    async def yesterday() -> None:
+        async with app.sessions.begin() as session:
+            await session.execute(
+                update(Member).values(last_seen_on=dt.date.today() - dt.timedelta(days=1))
+            )
+
+    await group.bind("aswa")
+    delivery = worker(app, bot)
+    await chat.say("/ask")
+    await chat.tap("Legal help")
+    replies = await chat.say("Kenya")
+    if any("remember" in r for r in replies):
+        await chat.tap("No, just this time")
+    await chat.say("A new day.")
+    await yesterday()
+    replies = await chat.tap("Send to the network")
+    assert any("Sent." in r for r in replies)
+    await delivery.drain()
+    (card,) = group.cards()
+    await group.say("Hello.", reply_to=card["message_id"])
+    await delivery.drain()
+    relayed = chat.last_bot_message()
+    await yesterday()
+    replies = await chat.say("Hi back.", reply_to=relayed["message_id"])
+    assert any("Sent to" in r for r in replies)

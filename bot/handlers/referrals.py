@@ -247,7 +247,7 @@ async def answer_by_quoting(
     referral = await reply_target(message, member, session)
     if referral is None or member is None:
         raise SkipHandler
-    await send_answer(message, state, member, referral, app, event_update, directory)
+    await send_answer(message, state, referral, session, app, event_update, directory)
 
 
 @router.message(Ask.text, F.text, ~F.text.startswith("/"))
@@ -394,7 +394,9 @@ async def send_request(
     await ack(query)
     username = query.from_user.username if fsm.get(SHARE) else None
     # Its own transaction: the update's transaction commits only after this handler returns,
-    # and the member must not see "sent" before the request is safely stored.
+    # and the member must not see "sent" before the request is safely stored. Nothing on this
+    # path writes through the update's session first (on SQLite that would hold the write lock
+    # this transaction waits for); a replayed tap finds its referral by update id.
     async with app.sessions.begin() as session:
         referral = await Referrals(session, app).submit(
             member,
@@ -429,12 +431,13 @@ async def send_request(
 async def send_answer(
     message: Message,
     state: FSMContext,
-    member: Member,
     referral: Referral,
+    session: AsyncSession,
     app: App,
     event_update: Update,
     directory: Directory,
 ) -> None:
+    """Queue a member's answer for the group; the update's inbox entry covers a crash (R11)."""
     text = (message.text or "").strip()
     if len(text) > TEXT_LIMIT:
         await message.answer(too_long_text(len(text)))
@@ -451,11 +454,8 @@ async def send_answer(
             reply_markup=main_menu(),
         )
         return
-    async with app.sessions.begin() as session:
-        fresh = await ReferralRepo(session).get(referral.id)
-        if fresh is not None:
-            await Referrals(session, app).member_reply(fresh, text, event_update.update_id)
-    doorbell(app).ring()
+    if await Referrals(session, app).member_reply(referral, text, event_update.update_id):
+        ring_after_commit(session, app)
     await clear_ask(state)
     network = network_label(directory, referral.group_network_id or referral.network_id)
     await message.answer(
@@ -485,7 +485,7 @@ async def write_answer(
         await clear_ask(state)
         await stale(message)
         return
-    await send_answer(message, state, member, referral, app, event_update, directory)
+    await send_answer(message, state, referral, session, app, event_update, directory)
 
 
 # -- my requests -------------------------------------------------------------------------------
