@@ -238,7 +238,7 @@ def _scrypt(pin: str, salt: bytes) -> bytes:
     return hashlib.scrypt(pin.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
 
 
-PIN_RE = re.compile(r"^\d{4,8}$")
+PIN_RE = re.compile(r"^[0-9]{4,8}$")  # ASCII digits only: \d takes any script's
 
 
 def valid_pin(text: str | None) -> bool:
@@ -422,7 +422,10 @@ async def forget_member(
     are told "withdrawn by the member"; destroying the data key shreds every text sealed
     with it, including copies in backups of the main database (see storage/keystore.py).
     """
+    from sqlalchemy import update
+
     from bot.relay import Referrals, ring_after_commit
+    from storage.models import OutboxMessage
     from storage.repositories import MemberRepo
 
     safety = get_safety(app)
@@ -430,6 +433,22 @@ async def forget_member(
     # Withdraws and erases their referrals (networks are told), and destroys their data key.
     if await Referrals(session, app).forget_member(member.id):
         ring_after_commit(session, app)
+    # Delivered messages remember the chat they went to: for a member, their Telegram id.
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.chat_id == member.telegram_id, OutboxMessage.state.in_(OWED))
+        .values(state="cancelled")
+    )
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.sent_chat_id == member.telegram_id)
+        .values(sent_chat_id=None, message_id=None)
+    )
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.chat_id == member.telegram_id)
+        .values(chat_id=None)
+    )
     repo = SafetyRepo(session)
     await repo.drop_sightings(member.id)
     await repo.drop_settings(member.id)
@@ -448,6 +467,7 @@ INBOX_MAX = dt.timedelta(days=7)
 # A key younger than this may belong to a member whose first transaction is still running.
 ORPHAN_KEY_AGE = dt.timedelta(days=1)
 TERMINAL_STATES = ("closed", "withdrawn", "deleted")
+OWED = ("pending", "waiting")
 
 
 async def purge(app: App, now: dt.datetime | None = None) -> dict[str, int]:

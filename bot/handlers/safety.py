@@ -6,6 +6,7 @@ import base64
 import contextlib
 import datetime as dt
 import html
+import math
 
 from aiogram import Bot, F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
@@ -379,7 +380,7 @@ def pin_prompt() -> str:
 def locked_text(row: MemberSafety, now: dt.datetime) -> str | None:
     if row.pin_locked_until is None or row.pin_locked_until <= now:
         return None
-    minutes = max(1, int((row.pin_locked_until - now).total_seconds() // 60) + 1)
+    minutes = max(1, math.ceil((row.pin_locked_until - now).total_seconds() / 60))
     return ngettext(
         "Too many wrong tries. “My requests” is locked for {n} more minute.",
         "Too many wrong tries. “My requests” is locked for {n} more minutes.",
@@ -477,7 +478,7 @@ def _draft_aad(member: Member) -> bytes:
     return b"pin-draft:%d" % member.id
 
 
-@router.message(PinEntry.new)
+@router.message(PinEntry.new, ~F.text.startswith("/"))
 async def pin_new(
     message: Message, member: Member | None, safety: Safety, state: FSMContext
 ) -> None:
@@ -498,7 +499,7 @@ async def pin_new(
     await message.answer(_("Type the same PIN again."))
 
 
-@router.message(PinEntry.repeat)
+@router.message(PinEntry.repeat, ~F.text.startswith("/"))
 async def pin_repeat(
     message: Message,
     member: Member | None,
@@ -537,7 +538,7 @@ async def pin_repeat(
     )
 
 
-@router.message(PinEntry.remove)
+@router.message(PinEntry.remove, ~F.text.startswith("/"))
 async def pin_remove(
     message: Message,
     member: Member | None,
@@ -563,7 +564,7 @@ async def pin_remove(
     await message.answer(_("PIN removed."), reply_markup=pin_keyboard(False))
 
 
-@router.message(PinEntry.unlock)
+@router.message(PinEntry.unlock, ~F.text.startswith("/"))
 async def pin_unlock(
     message: Message,
     member: Member | None,
