@@ -414,9 +414,7 @@ class OutboxRepo:
 
     async def next_due(self) -> dt.datetime | None:
         return await self.session.scalar(
-            select(func.min(OutboxMessage.next_attempt_at)).where(
-                OutboxMessage.state == "pending"
-            )
+            select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.state == "pending")
         )
 
     async def card_of(self, referral_id: int) -> OutboxMessage | None:
