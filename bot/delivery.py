@@ -54,6 +54,7 @@ from bot.directory import GLOBAL, Directory
 from bot.i18n import _
 from bot.relay import (
     OPEN_STATES,
+    CardView,
     Referrals,
     RequestAction,
     card_markup,
@@ -64,6 +65,7 @@ from bot.relay import (
     open_body,
     open_relay,
 )
+from storage.crypto import Sealer
 from storage.models import Member, NetworkGroup, OutboxMessage, Referral, utcnow
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
 
@@ -266,7 +268,7 @@ class Delivery:
         row: OutboxMessage,
         referral: Referral,
         member: Member | None,
-        sealer: Any,
+        sealer: Sealer | None,
     ) -> Plan | None:
         if member is None:
             _finish(row, "cancelled", "member gone")
@@ -324,7 +326,7 @@ class Delivery:
         row: OutboxMessage,
         referral: Referral,
         member: Member | None,
-        sealer: Any,
+        sealer: Sealer | None,
         now: dt.datetime,
     ) -> Plan | None:
         body = open_body(sealer, referral)
@@ -352,8 +354,13 @@ class Delivery:
                 )
             if row.kind == "escalation":
                 chat_or_none = await GroupRepo(session).active_chat(GLOBAL)
-                if chat_or_none is None or referral.state not in OPEN_STATES:
-                    _finish(row, "cancelled", "no fallback group")
+                first = await OutboxRepo(session).card_of(referral.id)
+                if (
+                    chat_or_none is None
+                    or referral.state not in OPEN_STATES
+                    or (first is not None and first.sent_chat_id == chat_or_none)
+                ):
+                    _finish(row, "cancelled", "no other fallback group")
                     return None
                 hours = max(1, self.app.settings.referral_escalate_after // 3600)
                 return Plan(
@@ -708,7 +715,7 @@ def relay_to_member_text(network: str, code: str, text: str, repeat: bool) -> st
     return "\n".join(lines)
 
 
-def relay_to_group_text(view: Any, text: str, repeat: bool) -> str:
+def relay_to_group_text(view: CardView, text: str, repeat: bool) -> str:
     lines = []
     if repeat:
         lines.append("🔁 " + _("(repeat) This message may have been posted before."))

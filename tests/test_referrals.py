@@ -227,7 +227,8 @@ async def test_callback_from_another_group_is_refused(
     )
     refusals = [r for r in caplog.records if "refused a card button" in r.getMessage()]
     assert refusals
-    assert not any(str(other.chat_id) in r.getMessage() for r in caplog.records)
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("bot")]
+    assert not [m for m in ours if str(other.chat_id) in m or str(chat.chat_id) in m]
     async with app.sessions() as session:
         referral = await session.scalar(select(Referral))
     assert referral is not None and referral.state == "delivered"
@@ -326,3 +327,46 @@ async def test_first_update_of_the_day_sends_and_answers(
     await yesterday()
     replies = await chat.say("Hi back.", reply_to=relayed["message_id"])
     assert any("Sent to" in r for r in replies)
+
+
+async def test_unbound_group_can_no_longer_answer(
+    chat: Chat, group: Group, app: App, bot: Bot, telegram: FakeTelegram
+) -> None:
+    """After /unbind, a reply to an old card is refused in the group and never relayed (R22)."""
+    await group.bind("aswa")
+    delivery = worker(app, bot)
+    code = await submit(chat, "Before the unbind.")
+    await delivery.drain()
+    card = group.card(code)
+    await group.say("/unbind", user=group.admin)
+    assert any("no longer receives" in t for t in texts_to(telegram, group.chat_id))
+    await group.say("Too late?", reply_to=card["message_id"])
+    await delivery.drain()
+    assert any("no longer handles" in t for t in texts_to(telegram, group.chat_id))
+    assert not any("Too late?" in t for t in texts_to(telegram, chat.chat_id))
+    await group.tap(card["message_id"], group.button(card, "Close"))
+    assert any("does not work in this group" in e.text for e in telegram.events)
+
+
+async def test_referral_messages_are_protected_and_escaped(
+    chat: Chat, group: Group, app: App, bot: Bot, telegram: FakeTelegram
+) -> None:
+    """Cards and relays go out with protect_content (R30); staff markup reaches the member
+    literally (R16)."""
+    await group.bind("aswa")
+    delivery = worker(app, bot)
+    code = await submit(chat, "Protected?")
+    await delivery.drain()
+    staff_text = "Use <b>this</b> & <a href='x'>that</a> <script>"
+    await group.say(staff_text, reply_to=group.card(code)["message_id"])
+    await delivery.drain()
+    assert any(staff_text in t for t in chat.new_texts())
+    sends = [
+        c
+        for c in telegram.sent("sendMessage")
+        if code in str(c.params.get("text"))
+        and c.params.get("chat_id")
+        in (str(chat.chat_id), str(group.chat_id), chat.chat_id, group.chat_id)
+    ]
+    assert len(sends) == 2
+    assert all(str(c.params.get("protect_content")).lower() == "true" for c in sends)

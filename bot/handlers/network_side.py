@@ -117,6 +117,11 @@ async def staff_reply(
             return  # a reply to one of the bot's other messages (/bind's answer, a reminder)
         if message.chat.id not in await serving_chats(session, referral):
             log.warning("refused a staff reply from a group that does not serve the request")
+            await message.reply(
+                _("This group no longer handles {code}: the member will not get this.").format(
+                    code=referral.code
+                )
+            )
             return
         if referral.state not in OPEN_STATES or referral.member_id is None:
             await message.reply(
