@@ -12,6 +12,7 @@ from aiogram.types import TelegramObject, User
 from aiogram.utils.i18n import I18n, I18nMiddleware, lazy_gettext, ngettext
 from aiogram.utils.i18n import gettext as _
 from babel import Locale
+from sqlalchemy import inspect
 
 from bot.config import LANGUAGES
 
@@ -51,7 +52,10 @@ class MemberI18nMiddleware(I18nMiddleware):
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         member = data.get("member")
-        if member is not None and member.language:
-            return str(member.language)
+        # Read without loading: after a handler failed, its transaction is rolled back and the
+        # member expired, yet the error handler must still answer in their language.
+        language = inspect(member).dict.get("language") if member is not None else None
+        if language:
+            return str(language)
         user: User | None = data.get("event_from_user")
         return resolve_language(user.language_code if user else None, self.i18n.default_locale)

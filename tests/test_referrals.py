@@ -370,3 +370,28 @@ async def test_referral_messages_are_protected_and_escaped(
     ]
     assert len(sends) == 2
     assert all(str(c.params.get("protect_content")).lower() == "true" for c in sends)
+
+
+async def test_failure_after_the_insert_stores_neither_row(
+    chat: Chat, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbox insert fails after the referral's: both roll back, and the member is told
+    of an error, never "sent" (R4)."""
+    from storage.repositories import OutboxRepo
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    await chat.say("/ask")
+    await chat.tap("Legal help")
+    replies = await chat.say("Kenya")
+    if any("remember" in r for r in replies):
+        await chat.tap("No, just this time")
+    await chat.say("Will this be stored?")
+    monkeypatch.setattr(OutboxRepo, "enqueue", broken)
+    replies = await chat.tap("Send to the network")
+    assert not any("Sent." in r for r in replies)
+    assert any("went wrong" in r for r in replies)
+    async with app.sessions() as session:
+        assert await session.scalar(select(Referral)) is None
+        assert await session.scalar(select(OutboxMessage)) is None

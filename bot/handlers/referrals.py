@@ -391,7 +391,8 @@ async def send_request(
     ):
         await stale(query)
         return
-    await ack(query)
+    # Answered by `show` below, after the commit: should the commit fail, the error handler's
+    # alert is then the answer the member sees.
     username = query.from_user.username if fsm.get(SHARE) else None
     # Its own transaction: the update's transaction commits only after this handler returns,
     # and the member must not see "sent" before the request is safely stored. Nothing on this
