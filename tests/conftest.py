@@ -24,6 +24,9 @@ from tests.fakes import Chat, user
 ADMIN_ID = 777
 TOKEN = "123456:TEST-token-for-the-fake-bot-api"
 
+# R28: every log record of the run is scanned for personal data (tests/test_zz_logs.py).
+pytest_plugins = ["tests.log_guard"]
+
 # Never let a developer's .env leak into tests.
 os.environ.pop("BOT_TOKEN", None)
 
