@@ -28,6 +28,8 @@ def commands() -> list[BotCommand]:
         BotCommand(command="requests", description=_("Your requests and their answers")),
         BotCommand(command="language", description=_("Change the language")),
         BotCommand(command="privacy", description=_("What the bot stores; delete it")),
+        BotCommand(command="discreet", description=_("Discreet mode: neutral, quiet messages")),
+        BotCommand(command="exit", description=_("Clear this chat now")),
         BotCommand(command="help", description=_("How to use this bot")),
     ]
 

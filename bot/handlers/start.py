@@ -69,6 +69,8 @@ async def cmd_help(message: Message) -> None:
             "/requests: your requests, their answers; withdraw or delete them\n"
             "/language: change the language\n"
             "/privacy: what the bot stores and how to delete it\n"
+            "/discreet: discreet mode (neutral first line, quiet replies)\n"
+            "/exit: clear this chat now\n"
             "/help: this message\n\n"
             "You can also tap the buttons under my messages."
         ),
