@@ -46,7 +46,7 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardMarkup, ReplyParameters
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
@@ -66,7 +66,7 @@ from bot.relay import (
     open_relay,
 )
 from storage.crypto import Sealer
-from storage.models import Member, NetworkGroup, OutboxMessage, Referral, utcnow
+from storage.models import Member, NetworkGroup, OutboxMessage, Referral, Relay, utcnow
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
 
 log = logging.getLogger(__name__)
@@ -537,6 +537,11 @@ class Delivery:
             _finish(row, "sent", "")
             row.last_error = None
             row.sent_chat_id, row.message_id, row.sent_at = chat_id, message_id, now
+            if row.relay_id is not None:
+                # Delivered: the relayed text is not kept any longer (retention, issue 6).
+                await session.execute(
+                    update(Relay).where(Relay.id == row.relay_id).values(body=None)
+                )
             if row.kind != "card" or row.referral_id is None:
                 return
             referral = await session.get(Referral, row.referral_id)
