@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,9 +42,13 @@ async def create_app(settings: Settings) -> App:
     """Raises ContentError listing every problem when the content is broken."""
     problems: list[Problem] = []
     extras: dict[str, Any] = {}
-    for name, load in (("directory", directory.load), ("library", LibraryHolder.load)):
+    loaders: dict[str, Callable[[], object]] = {
+        "directory": lambda: directory.load(settings.guides_dir),
+        "library": lambda: LibraryHolder.load(settings.guides_dir, settings.guides_cache),
+    }
+    for name, load in loaders.items():
         try:
-            extras[name] = load(settings.guides_dir)
+            extras[name] = load()
         except ContentError as exc:  # collect both features' problems before refusing
             problems += exc.problems
     if problems:

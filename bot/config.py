@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     org_name: str = "Community Guide Bot"
     log_level: str = "INFO"
     guides_dir: Path = PROJECT_ROOT / "guides"
+    # Rendered guide pages kept between restarts; safe to delete. GUIDES_CACHE= (empty): none.
+    guides_cache: Path | None = VAR_DIR / "cache" / "guides.json"
     locales_dir: Path = PROJECT_ROOT / "locales"
     master_key: SecretStr | None = None
     referral_remind_after: int = Field(default=24 * 3600, gt=0)
@@ -102,6 +104,11 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return frozenset({value})
         return value
+
+    @field_validator("guides_cache", mode="before")
+    @classmethod
+    def _no_cache(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("default_language")
     @classmethod

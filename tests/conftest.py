@@ -37,6 +37,8 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "master_key": base64.urlsafe_b64encode(b"k" * 32).decode(),
         "admin_ids": frozenset({ADMIN_ID}),
         "_env_file": None,
+        # Rendered guides stay in memory for the whole run instead of in the repo's var/.
+        "guides_cache": None,
     }
     values.update(overrides)
     return load_settings(**values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from bot.config import LANGUAGES, PROJECT_ROOT
 from bot.content import Library, LibraryHolder, inspect, load_library
+from bot.content.compile import SHARED, RenderCache
 from bot.content.loader import NOTICE_MAX, page_budget
 from bot.content.markdown import render
 from bot.content.search import normalise, tokens
@@ -176,26 +178,38 @@ def test_paragraph_too_long_for_any_page_is_a_problem() -> None:
 texts = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1
 ).filter(lambda s: s.strip())
+STYLES = ["", "**", "*", "`", "- ", "> ", "1. ", "[", "<b>", "<i>", "<u>", "### "]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def styled(text: str, style: str) -> str:
+    line = " ".join(text.split())
+    if style in ("**", "*", "`"):
+        return f"{style}{line}{style}"
+    if style == "[":
+        return f"[{line}](https://www.nswp.org/?q=1&r=<2>)"
+    if style.startswith("<"):
+        return f"{style}{line}</{style[1:]}"
+    return style + line
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    paragraphs=st.lists(
-        st.tuples(texts, st.sampled_from(["", "**", "*", "- ", "> "])), max_size=8
-    ),
+    paragraphs=st.lists(st.tuples(texts, st.sampled_from(STYLES)), max_size=8),
     budget=st.integers(min_value=200, max_value=4000),
 )
 def test_any_markdown_renders_valid_html_within_budget_or_reports(
     paragraphs: list[tuple[str, str]], budget: int
 ) -> None:
-    """R15/R16: arbitrary text (<>&, RTL, emoji) always yields valid pages or a problem."""
-    parts = []
-    for text, style in paragraphs:
-        line = " ".join(text.split())
-        parts.append(f"{style}{line}{style}" if style in ("**", "*") else style + line)
-    out = render("## Heading\n\n" + "\n\n".join(parts), 0, budget)
-    for page in out.pages:
-        assert utf16_len(parse_html(page.html)) <= budget
+    """R15/R16: any text (<>&, RTL, emoji, raw tags) gives valid pages that fit, or a problem.
+
+    The page's text, as Telegram will count it, must be exactly what the renderer measured.
+    """
+    body = "## Heading\n\n" + "\n\n".join(styled(t, s) for t, s in paragraphs)
+    out = render(body, 0, budget)
+    assert len(out.pages) == len(out.text)
+    for page, text in zip(out.pages, out.text, strict=True):
+        assert parse_html(page.html) == text
+        assert utf16_len(text) <= budget
 
 
 # -- loading ------------------------------------------------------------------------------------
@@ -258,6 +272,56 @@ async def test_reload_swaps_only_when_valid(tmp_path: Path) -> None:
     assert holder.current is after is not before
     swit = after.get("swit")
     assert swit is not None and swit.version("en").title.startswith("Updated: ")
+
+
+def warmed(cache: RenderCache) -> RenderCache:
+    """Pages the seed already rendered in this process (the cache is keyed by content)."""
+    cache.entries.update(SHARED.entries)
+    return cache
+
+
+def test_render_cache_survives_a_restart_and_notices_edits(tmp_path: Path) -> None:
+    """A restart reads rendered pages from the cache file; an edited file is rendered anew."""
+    guides = copy_seed(tmp_path)
+    cache_file = tmp_path / "cache" / "guides.json"
+    cache = warmed(RenderCache(cache_file))
+    first = load_library(guides, cache)
+    cache.save()
+    assert cache_file.exists()
+    restarted = RenderCache(cache_file)
+    assert len(restarted.entries) == first.version_count
+    again = load_library(guides, restarted)
+    assert [g.versions for g in again.guides] == [g.versions for g in first.guides]
+    assert again.search("数字安全", 3) == first.search("数字安全", 3)
+    en = guides / "swit" / "en.md"
+    en.write_text(en.read_text().replace("## ", "## Changed: ", 1))
+    edited = LibraryHolder.load(guides, cache_file).current
+    swit = edited.get("swit")
+    assert swit is not None and swit.version("en").pages[0].heading.startswith("Changed: ")
+
+
+@pytest.mark.parametrize("damage", ["{not json", '{"version": "old", "entries": {}}', "[]"])
+def test_a_damaged_or_stale_cache_is_ignored(tmp_path: Path, damage: str) -> None:
+    """The cache is only a shortcut: anything odd in it is ignored and rewritten."""
+    guides = copy_seed(tmp_path)
+    cache_file = tmp_path / "guides.json"
+    cache_file.write_text(damage)
+    cache = warmed(RenderCache(cache_file))
+    library = load_library(guides, cache)
+    cache.save()
+    assert library.version_count == SEED.version_count
+    assert json.loads(cache_file.read_text())["version"] == RenderCache().version
+
+
+def test_cache_entries_are_checked_like_files(tmp_path: Path) -> None:
+    """A broken file cached as broken is still reported after a restart."""
+    guides = copy_seed(tmp_path)
+    (guides / "swit" / "en.md").write_text("no front matter")
+    cache_file = tmp_path / "guides.json"
+    for _ in range(2):
+        with pytest.raises(ContentError) as caught:
+            LibraryHolder.load(guides, cache_file)
+        assert "missing front matter" in str(caught.value.problems[0])
 
 
 # -- search -------------------------------------------------------------------------------------

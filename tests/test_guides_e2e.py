@@ -60,7 +60,7 @@ async def test_read_link_and_inline_query_through_the_real_process(
     member, reader, sharer = user("es"), user("fr"), user("ru")
     guide = SEED.of_kind("community")[0]
     spanish = guide.version("es")
-    proc = await start_bot(fake_api, tmp_path)
+    proc = await start_bot(fake_api, tmp_path, GUIDES_CACHE=str(tmp_path / "cache.json"))
     try:
         home = await say(tg, member, "/guides")
         await tap(tg, member, GuideList(by="k", key="community").pack())
@@ -80,6 +80,7 @@ async def test_read_link_and_inline_query_through_the_real_process(
         code, err = await stop(proc)
     assert code == 0, err
 
+    assert (tmp_path / "cache.json").exists()  # the next start reads rendered pages from it
     assert page["message_id"] == home["message_id"]
     assert spanish.pages[1].heading in page["text"]
     assert spanish.pages[0].heading not in page["text"]
@@ -114,7 +115,9 @@ async def test_start_refuses_broken_guides_with_the_full_list(
     (guides / "swit" / "en.md").unlink()
     meta = guides / "cedaw" / "guide.yaml"
     meta.write_text(meta.read_text().replace("kind: smart", "kind: handbook"))
-    proc = await start_bot(fake_api, tmp_path, GUIDES_DIR=str(guides))
+    proc = await start_bot(
+        fake_api, tmp_path, GUIDES_DIR=str(guides), GUIDES_CACHE=str(tmp_path / "cache.json")
+    )
     _, err_bytes = await asyncio.wait_for(proc.communicate(), timeout=60)
     err = err_bytes.decode()
     assert proc.returncode == 1, err
@@ -139,7 +142,9 @@ async def test_sighup_reloads_the_guides_and_keeps_them_on_error(
     shutil.copytree(GUIDES, guides)
     en = guides / "swit" / "en.md"
     original = en.read_text()
-    proc = await start_bot(fake_api, tmp_path, GUIDES_DIR=str(guides))
+    proc = await start_bot(
+        fake_api, tmp_path, GUIDES_DIR=str(guides), GUIDES_CACHE=str(tmp_path / "cache.json")
+    )
     assert proc.stderr is not None
     lines: list[str] = []
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
@@ -23,10 +24,12 @@ _MD = (
 )
 LINK_SCHEMES = ("https://", "http://", "mailto:", "tg://")
 INLINE_TAGS = frozenset(ALLOWED_TAGS) - {"pre", "blockquote"}
+_TAGS = {"strong": "b", "em": "i", "s": "s"}
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
+class Page(NamedTuple):
+    """One screen of a guide; a tuple, as thousands are rebuilt from the cache at start."""
+
     heading: str  # plain text of the `## ` heading
     html: str  # heading and body as Telegram HTML
 
@@ -43,10 +46,22 @@ class _Unit:
     """A piece a page may end after: a paragraph, one list item, a quote. Tags are balanced."""
 
     html: str
+    plain: str  # the text Telegram shows once it has parsed the tags
     line: int
     sep: str  # what joins it to the unit before ("\n" inside a list, else a blank line)
-    size: int = 0  # UTF-16 length once parsed
-    plain: str = ""
+    raw: bool = False  # holds HTML copied from the file, so it must be checked by parsing
+    size: int = 0  # UTF-16 length of `plain`, the unit Telegram counts in
+
+
+Text = tuple[str, str]  # (HTML, plain text)
+
+
+def _join(parts: list[Text], sep: str = "") -> Text:
+    return sep.join(h for h, _ in parts), sep.join(p for _, p in parts)
+
+
+def _wrap(tag: str, inner: Text, attrs: str = "") -> Text:
+    return f"<{tag}{attrs}>{inner[0]}</{tag}>", inner[1]
 
 
 class _Renderer:
@@ -54,6 +69,7 @@ class _Renderer:
         self.offset = line_offset
         self.problems: list[tuple[int, str]] = []
         self.tags_seen: set[tuple[int, str]] = set()
+        self.raw = 0  # how many pieces of the file's own HTML were let through so far
 
     def line(self, node: SyntaxTreeNode) -> int:
         return self.offset + (node.map[0] if node.map else 0) + 1
@@ -62,47 +78,47 @@ class _Renderer:
         self.problems.append((self.line(node), message))
 
     # -- inline -----------------------------------------------------------------------------
-    def inline(self, node: SyntaxTreeNode, at: SyntaxTreeNode) -> str:
-        out: list[str] = []
+    def inline(self, node: SyntaxTreeNode, at: SyntaxTreeNode) -> Text:
+        out: list[Text] = []
         for child in node.children:
             kind = child.type
             if kind == "text":
-                out.append(html.escape(child.content, quote=False))
+                out.append((html.escape(child.content, quote=False), child.content))
             elif kind == "softbreak":
-                out.append(" ")
+                out.append((" ", " "))
             elif kind == "hardbreak":
-                out.append("\n")
+                out.append(("\n", "\n"))
             elif kind in ("strong", "em", "s"):
-                tag = {"strong": "b", "em": "i", "s": "s"}[kind]
-                out.append(f"<{tag}>{self.inline(child, at)}</{tag}>")
+                out.append(_wrap(_TAGS[kind], self.inline(child, at)))
             elif kind == "code_inline":
-                out.append(f"<code>{html.escape(child.content, quote=False)}</code>")
+                out.append(_wrap("code", (html.escape(child.content, quote=False), child.content)))
             elif kind == "link":
                 href = str(child.attrs.get("href", ""))
                 if not href.startswith(LINK_SCHEMES):
                     self.problem(at, f"link {href!r} must be a full address (https://…)")
-                out.append(f'<a href="{html.escape(href)}">{self.inline(child, at)}</a>')
+                out.append(_wrap("a", self.inline(child, at), f' href="{html.escape(href)}"'))
             elif kind == "html_inline":
                 tag = child.content.strip("</>").split()[0].lower() if child.content else ""
-                if tag not in INLINE_TAGS:
-                    # One report per tag and line: "<font>…</font>" is one mistake, not two.
-                    if (self.line(at), tag) not in self.tags_seen:
-                        self.tags_seen.add((self.line(at), tag))
-                        self.problem(at, f"unsupported HTML {child.content!r}; use Markdown")
-                    out.append(html.escape(child.content, quote=False))
-                else:
-                    out.append(child.content)
+                if tag in INLINE_TAGS:
+                    self.raw += 1
+                    out.append((child.content, ""))
+                    continue
+                # One report per tag and line: "<font>…</font>" is one mistake, not two.
+                if (self.line(at), tag) not in self.tags_seen:
+                    self.tags_seen.add((self.line(at), tag))
+                    self.problem(at, f"unsupported HTML {child.content!r}; use Markdown")
+                out.append((html.escape(child.content, quote=False), child.content))
             elif kind == "image":
                 self.problem(at, "images are not supported; link to the picture instead")
             else:
                 self.problem(at, f"unsupported Markdown ({kind})")
-        return "".join(out)
+        return _join(out)
 
-    def inline_of(self, node: SyntaxTreeNode) -> str:
-        return self.inline(node.children[0], node) if node.children else ""
+    def inline_of(self, node: SyntaxTreeNode) -> Text:
+        return self.inline(node.children[0], node) if node.children else ("", "")
 
     # -- blocks -----------------------------------------------------------------------------
-    def list_lines(self, node: SyntaxTreeNode, depth: int) -> list[tuple[str, SyntaxTreeNode]]:
+    def list_items(self, node: SyntaxTreeNode, depth: int) -> list[tuple[Text, SyntaxTreeNode]]:
         """One entry per item: its text with a bullet (or number), nested items indented."""
         ordered = node.type == "ordered_list"
         number = int(node.attrs.get("start", 1) or 1)
@@ -111,21 +127,22 @@ class _Renderer:
         for item in node.children:
             mark = f"{number}." if ordered else ("•" if depth == 0 else "◦")
             number += 1
-            lines: list[str] = []
+            lines: list[Text] = []
             for part in item.children:
                 if part.type == "paragraph":
-                    text = self.inline_of(part)
-                    lines.append(f"{indent}{mark} {text}" if not lines else f"{indent}  {text}")
+                    prefix = f"{indent}{mark} " if not lines else f"{indent}  "
+                    h, p = self.inline_of(part)
+                    lines.append((prefix + h, prefix + p))
                 elif part.type in ("bullet_list", "ordered_list"):
                     if not lines:
-                        lines.append(f"{indent}{mark}")
-                    lines.extend(text for text, _ in self.list_lines(part, depth + 1))
+                        lines.append((f"{indent}{mark}", f"{indent}{mark}"))
+                    lines.extend(text for text, _ in self.list_items(part, depth + 1))
                 else:
-                    lines.append(self.block_html(part))
-            items.append(("\n".join(lines) or f"{indent}{mark}", item))
+                    lines.append(self.block(part))
+            items.append((_join(lines, "\n") if lines else (indent + mark, indent + mark), item))
         return items
 
-    def block_html(self, node: SyntaxTreeNode) -> str:
+    def block(self, node: SyntaxTreeNode) -> Text:
         """A block rendered whole (inside a quote or a list item)."""
         kind = node.type
         if kind == "paragraph":
@@ -133,40 +150,47 @@ class _Renderer:
         if kind == "heading":
             if node.tag in ("h1", "h2"):
                 self.problem(node, "a page heading cannot sit inside a quote or a list")
-            return f"<b>{self.inline_of(node)}</b>"
+            return _wrap("b", self.inline_of(node))
         if kind in ("bullet_list", "ordered_list"):
-            return "\n".join(text for text, _ in self.list_lines(node, 0))
+            return _join([text for text, _ in self.list_items(node, 0)], "\n")
         if kind == "blockquote":
-            inner = "\n\n".join(self.block_html(child) for child in node.children)
-            return f"<blockquote>{inner}</blockquote>"
+            return _wrap("blockquote", _join([self.block(c) for c in node.children], "\n\n"))
         if kind == "fence":
-            return f"<pre>{html.escape(node.content.rstrip(chr(10)), quote=False)}</pre>"
+            code = node.content.rstrip("\n")
+            return _wrap("pre", (html.escape(code, quote=False), code))
         if kind == "html_block":
             self.problem(node, "HTML blocks are not supported; use Markdown")
         elif kind == "hr":
             self.problem(node, "horizontal rules are not supported; start a page with '## '")
         else:
             self.problem(node, f"unsupported Markdown ({kind})")
-        return ""
+        return "", ""
 
     def units(self, node: SyntaxTreeNode) -> list[_Unit]:
+        raw = self.raw
         if node.type in ("bullet_list", "ordered_list"):
-            items = self.list_lines(node, 0)
-            return [
-                _Unit(text, self.line(item), "\n" if i else "\n\n")
-                for i, (text, item) in enumerate(items)
+            units = [
+                _Unit(h, p, self.line(item), "\n" if i else "\n\n")
+                for i, ((h, p), item) in enumerate(self.list_items(node, 0))
             ]
-        text = self.block_html(node)
-        return [_Unit(text, self.line(node), "\n\n")] if text else []
+        else:
+            h, p = self.block(node)
+            units = [_Unit(h, p, self.line(node), "\n\n")] if h else []
+        if self.raw != raw:
+            for unit in units:
+                unit.raw = True
+        return units
 
 
 def _measure(unit: _Unit, problems: list[tuple[int, str]]) -> bool:
-    try:
-        unit.plain = parse_html(unit.html)
-        unit.size = utf16_len(unit.plain)
-    except EntityError as exc:
-        problems.append((unit.line, f"invalid HTML: {exc}"))
-        return False
+    """Size a unit; HTML copied from the file is parsed as strictly as Telegram would."""
+    if unit.raw:
+        try:
+            unit.plain = parse_html(unit.html)
+        except EntityError as exc:
+            problems.append((unit.line, f"invalid HTML: {exc}"))
+            return False
+    unit.size = utf16_len(unit.plain)
     return True
 
 
@@ -192,7 +216,9 @@ def render(body: str, line_offset: int, budget: int) -> Rendered:
     if not sections and not r.problems:
         out.problems.append((line_offset + 1, "no pages: start each page with a '## ' heading"))
     for heading, units in sections:
-        head = _Unit(f"<b>{r.inline_of(heading)}</b>", r.line(heading), "")
+        raw = r.raw
+        h, p = _wrap("b", r.inline_of(heading))
+        head = _Unit(h, p, r.line(heading), "", raw=r.raw != raw)
         if not _measure(head, out.problems):
             continue
         if not units:
@@ -230,9 +256,9 @@ def _paginate(
             pages.append(current)
             current, size, added = [], head.size, 2
         # A list item that opens a page is joined to the heading by a blank line.
-        current.append(
-            unit if current else _Unit(unit.html, unit.line, "\n\n", unit.size, unit.plain)
-        )
+        if not current:
+            unit = _Unit(unit.html, unit.plain, unit.line, "\n\n", unit.raw, unit.size)
+        current.append(unit)
         size += added + unit.size
     if current:
         pages.append(current)

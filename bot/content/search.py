@@ -7,26 +7,30 @@ Typos are matched with rapidfuzz against words of similar length in the same scr
 
 from __future__ import annotations
 
+import base64
 import bisect
 import heapq
 import math
 import re
+import sys
 import unicodedata
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(f"[{_CJK}]+|[^\\W{_CJK}]+")
-# Accents and other combining marks (Latin, Cyrillic й/ё, Arabic harakat), dropped after NFKD.
+_WORDS = re.compile(f"[^\\W{_CJK}]+")
+_HAN = re.compile(f"[{_CJK}]+")
 _MARKS = re.compile("[\u0300-\u036f\u0483-\u0489\u064b-\u065f\u0670]")
 TITLE, SUMMARY, BODY = 3, 2, 1
 MAX_QUERY_TOKENS = 8
 PREFIX_LIMIT = 12
+LAYOUT = f"{sys.byteorder}-{array('I').itemsize}"  # how postings are stored as bytes
 
 
 def normalise(text: str) -> str:
@@ -39,16 +43,21 @@ def _is_cjk(token: str) -> bool:
 
 def tokens(text: str) -> list[str]:
     """Words, with runs of Chinese characters cut into overlapping pairs (no spaces there)."""
-    out: list[str] = []
-    for token in _TOKEN.findall(normalise(text)):
-        if _is_cjk(token):
-            if len(token) == 1:
-                out.append(token)
-            else:
-                out.extend(token[i : i + 2] for i in range(len(token) - 1))
-        elif len(token) > 1 or token.isdigit():
-            out.append(token)
+    text = normalise(text)
+    out = [w for w in _WORDS.findall(text) if len(w) > 1 or w.isdigit()]
+    for run in _HAN.findall(text):
+        if len(run) == 1:
+            out.append(run)
+        else:
+            out.extend(run[i : i + 2] for i in range(len(run) - 1))
     return out
+
+
+def terms(pages: Sequence[str]) -> tuple[str, str]:
+    """A body's distinct words, space-separated, and how often each occurs (digits 0-3 for
+    1, 2, 3, 4+ times): compact enough to keep for every file between reloads."""
+    counts = Counter(tokens(" ".join(pages)))
+    return " ".join(counts), "".join(str(min(n - 1, 3)) for n in counts.values())
 
 
 def _script(token: str) -> str:
@@ -60,6 +69,9 @@ def _script(token: str) -> str:
     if "\u0600" <= first <= "\u06ff":
         return "arabic"
     return "other"
+
+
+Document = tuple[int, str, str, tuple[str, str]]  # (group, title, summary, body terms)
 
 
 @dataclass(frozen=True)
@@ -76,38 +88,63 @@ class SearchIndex:
 
     postings: dict[str, array[int]] = field(default_factory=dict)
     groups: array[int] = field(default_factory=lambda: array("I"))
-    _vocab: list[str] = field(default_factory=list)
-    _buckets: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    _vocab: list[str] = field(init=False, repr=False)
+    _buckets: dict[tuple[str, int], list[str]] = field(init=False, repr=False)
 
     @classmethod
-    def build(cls, docs: Iterable[tuple[int, str, str, Sequence[str]]]) -> SearchIndex:
-        """`docs` yields (group, title, summary, body pages) in document order."""
-        lists: dict[str, list[int]] = {}
+    def build(cls, docs: Iterable[Document]) -> SearchIndex:
+        """`docs` yields (group, title, summary, body terms) in document order."""
+        postings: dict[str, array[int]] = {}
         groups = array("I")
-        for doc, (group, title, summary, pages) in enumerate(docs):
+        for doc, (group, title, summary, (words, freqs)) in enumerate(docs):
             groups.append(group)
             # The field a word is in (title > summary > body), plus how often the body has it.
-            counts = Counter(tokens(" ".join(pages)))
-            weights = {t: BODY << 2 | min(n - 1, 3) for t, n in counts.items()}
+            weights = (
+                dict(zip(words.split(" "), (BODY << 2 | ord(f) - 48 for f in freqs), strict=True))
+                if words
+                else {}
+            )
             for t in tokens(summary):
                 weights[t] = SUMMARY << 2 | (weights.get(t, 0) & 3)
             for t in tokens(title):
                 weights[t] = TITLE << 2 | (weights.get(t, 0) & 3)
             for token, weight in weights.items():
-                entry = doc << 4 | weight
-                found = lists.get(token)
+                found = postings.get(token)
                 if found is None:
-                    lists[token] = [entry]
+                    postings[token] = array("I", (doc << 4 | weight,))
                 else:
-                    found.append(entry)
-        index = cls({t: array("I", p) for t, p in lists.items()}, groups)
-        index._vocab = sorted(index.postings)
-        by_shape: dict[tuple[str, int], list[str]] = {}
-        for token in index._vocab:
+                    found.append(doc << 4 | weight)
+        return cls(postings, groups)
+
+    def __post_init__(self) -> None:
+        # Sorted words for prefix matches; words by script and length for typo matches.
+        self._vocab = sorted(self.postings)
+        self._buckets = {}
+        for token in self._vocab:
             if not _is_cjk(token) and len(token) >= 3:
-                by_shape.setdefault((_script(token), len(token)), []).append(token)
-        index._buckets = by_shape
-        return index
+                self._buckets.setdefault((_script(token), len(token)), []).append(token)
+
+    def to_json(self) -> dict[str, Any]:
+        def pack(values: array[int]) -> str:
+            return base64.b64encode(values.tobytes()).decode()
+
+        return {
+            "layout": LAYOUT,
+            "groups": pack(self.groups),
+            "postings": {t: pack(a) for t, a in self.postings.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SearchIndex:
+        if data.get("layout") != LAYOUT:
+            raise ValueError("index stored by another kind of machine")
+
+        def unpack(text: str) -> array[int]:
+            values = array("I")
+            values.frombytes(base64.b64decode(text))
+            return values
+
+        return cls({t: unpack(v) for t, v in data["postings"].items()}, unpack(data["groups"]))
 
     def _candidates(self, token: str, spread: int) -> list[str]:
         script = _script(token)
