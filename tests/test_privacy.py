@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher
-from aiogram.utils.i18n import I18n
 from sqlalchemy import inspect, select, text
 from sqlalchemy.types import Integer, String
 
@@ -314,9 +313,3 @@ async def test_keys_live_outside_the_main_database(app: App) -> None:
     assert app.keystore is not None
     assert app.keystore.url.endswith("test.keys.sqlite3")
     assert db_file_exists(app.keystore.url)
-
-
-def test_neutral_line_catalog_locale_fallback() -> None:
-    """The neutral first line falls back to English where no translation exists yet."""
-    i18n = I18n(path=PROJECT_ROOT / "locales", default_locale="en")
-    assert i18n.gettext("Update", locale="en") == "Update"
