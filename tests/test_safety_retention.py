@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from bot import cli
-from bot.app import App
-from bot.config import Settings
+from bot.app import App, create_app
+from bot.config import Settings, sqlite_url
 from bot.safety import INBOX_MAX, INBOX_REPEATS, WINDOW, purge, purge_if_due
 from storage.models import (
     InboxUpdate,
@@ -20,6 +21,7 @@ from storage.models import (
     Referral,
     Relay,
 )
+from tests.conftest import make_settings
 
 NOW = dt.datetime(2030, 6, 1, 3, 0)
 
@@ -123,6 +125,27 @@ async def count(app: App, model: type, *where: object) -> int:
 
 async def test_retention_leaves_no_row_past_its_limit(app: App) -> None:
     """Acceptance: with a fake clock, one pass leaves nothing older than its limit."""
+    await check_retention(app)
+
+
+async def test_retention_on_postgres_with_keys_in_another_database(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The same pass on PostgreSQL, its key store in a database of its own (KEYS_URL)."""
+    from storage import db
+
+    engine = db.create_engine(pg_url)
+    await db.upgrade(engine)
+    await engine.dispose()
+    settings = make_settings(tmp_path, database_url=pg_url, keys_url=sqlite_url(tmp_path / "k.db"))
+    app = await create_app(settings)
+    try:
+        await check_retention(app)
+    finally:
+        await app.close()
+
+
+async def check_retention(app: App) -> None:
     assert app.keystore is not None
     member_id = await seed(app)
     await app.keystore.put(999, b"orphan key", now=ago(days=2))  # no such member
