@@ -278,6 +278,18 @@ async def test_a_command_leaves_the_guides_section(chat: Chat) -> None:
     assert "/help" in reply
 
 
+async def test_guides_stay_out_of_group_chats(chat: Chat, telegram: FakeTelegram) -> None:
+    """In a group (a staff group, say) /guides and text are never taken as guide browsing."""
+    group = -100777
+    telegram.chat(group, "supergroup", "Staff")
+    for text in ("/guides", "/search rights", "decriminalisation"):
+        await chat.feed(telegram.user_message(chat.person, text, chat_id=group))
+    for call in telegram.sent("sendMessage", group):
+        rows = (call.params.get("reply_markup") or {}).get("inline_keyboard", [])
+        assert GuideTopics().pack() not in [b.get("callback_data") for r in rows for b in r]
+        assert "Guides for" not in str(call.params.get("text"))
+
+
 async def test_search_with_nothing_found_offers_topics(chat: Chat, holder: LibraryHolder) -> None:
     """Nothing found: say so and show the topic list."""
     (reply,) = await chat.say("/search qqqzzzxxx")

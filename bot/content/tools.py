@@ -99,6 +99,9 @@ def coverage(guides_dir: Path, locales_dir: Path) -> int:
     print("Interface catalogs (locales/<lang>/LC_MESSAGES/messages.po):")
     for code in LANGUAGES:
         share = catalog_share(locales_dir, code)
+        if code == FALLBACK:
+            print(f"{code}: the source language ({share[1] if share else 0} messages)")
+            continue
         if share is None:
             print(f"{code}: no catalog")
             continue

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aiogram import BaseMiddleware, F, Router
-from aiogram.enums import ParseMode
+from aiogram.enums import ChatType, ParseMode
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -45,6 +45,8 @@ from bot.problems import ContentError, Problem
 from bot.ui import show
 
 router = Router(name=__name__)
+# Members read guides in private; in a staff group, text is for the group, never a search.
+router.message.filter(F.chat.type == ChatType.PRIVATE)
 log = logging.getLogger(__name__)
 
 PER_PAGE = 8
