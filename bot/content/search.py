@@ -30,6 +30,7 @@ _MARKS = re.compile("[\u0300-\u036f\u0483-\u0489\u064b-\u065f\u0670]")
 TITLE, SUMMARY, BODY = 3, 2, 1
 MAX_QUERY_TOKENS = 8
 PREFIX_LIMIT = 12
+STEM_LIMIT = 6
 LAYOUT = f"{sys.byteorder}-{array('I').itemsize}"  # how postings are stored as bytes
 
 
@@ -88,6 +89,8 @@ class SearchIndex:
 
     postings: dict[str, array[int]] = field(default_factory=dict)
     groups: array[int] = field(default_factory=lambda: array("I"))
+    # Words in each document's title: a word in a short title says more about the guide.
+    title_sizes: array[int] = field(default_factory=lambda: array("I"))
     _vocab: list[str] = field(init=False, repr=False)
     _buckets: dict[tuple[str, int], list[str]] = field(init=False, repr=False)
 
@@ -95,7 +98,7 @@ class SearchIndex:
     def build(cls, docs: Iterable[Document]) -> SearchIndex:
         """`docs` yields (group, title, summary, body terms) in document order."""
         postings: dict[str, array[int]] = {}
-        groups = array("I")
+        groups, title_sizes = array("I"), array("I")
         for doc, (group, title, summary, (words, freqs)) in enumerate(docs):
             groups.append(group)
             # The field a word is in (title > summary > body), plus how often the body has it.
@@ -106,7 +109,9 @@ class SearchIndex:
             )
             for t in tokens(summary):
                 weights[t] = SUMMARY << 2 | (weights.get(t, 0) & 3)
-            for t in tokens(title):
+            title_words = set(tokens(title))
+            title_sizes.append(len(title_words))
+            for t in title_words:
                 weights[t] = TITLE << 2 | (weights.get(t, 0) & 3)
             for token, weight in weights.items():
                 found = postings.get(token)
@@ -114,7 +119,7 @@ class SearchIndex:
                     postings[token] = array("I", (doc << 4 | weight,))
                 else:
                     found.append(doc << 4 | weight)
-        return cls(postings, groups)
+        return cls(postings, groups, title_sizes)
 
     def __post_init__(self) -> None:
         # Sorted words for prefix matches; words by script and length for typo matches.
@@ -131,6 +136,7 @@ class SearchIndex:
         return {
             "layout": LAYOUT,
             "groups": pack(self.groups),
+            "title_sizes": pack(self.title_sizes),
             "postings": {t: pack(a) for t, a in self.postings.items()},
         }
 
@@ -144,7 +150,11 @@ class SearchIndex:
             values.frombytes(base64.b64decode(text))
             return values
 
-        return cls({t: unpack(v) for t, v in data["postings"].items()}, unpack(data["groups"]))
+        return cls(
+            {t: unpack(v) for t, v in data["postings"].items()},
+            unpack(data["groups"]),
+            unpack(data["title_sizes"]),
+        )
 
     def _candidates(self, token: str, spread: int) -> list[str]:
         script = _script(token)
@@ -176,6 +186,11 @@ class SearchIndex:
             return found
         if len(token) >= 3:
             found += [(t, 0.5 + 0.4 * len(token) / len(t)) for t in self._prefixed(token)]
+        if len(token) >= 7:
+            # A poor man's stemmer: other endings of the same word (цифровая, цифровой).
+            stem, seen = token[:-2], {t for t, _ in found}
+            others = [t for t in self._prefixed(stem) if t not in seen][:STEM_LIMIT]
+            found += [(t, 0.45 + 0.4 * len(stem) / len(t)) for t in others]
         if not exact and len(token) >= 4:
             limit = 1 if len(token) <= 6 else 2
             for word, distance, _ in process.extract(
@@ -191,7 +206,7 @@ class SearchIndex:
     def search(self, query: str, limit: int = 50) -> list[Hit]:
         """The best `limit` groups, most query words matched first, then by score."""
         words = list(dict.fromkeys(tokens(query)))[:MAX_QUERY_TOKENS]
-        size = len(self.groups)
+        size, sizes = len(self.groups), self.title_sizes
         if not words or not size:
             return []
         scores: dict[int, float] = {}
@@ -203,16 +218,24 @@ class SearchIndex:
                 idf = math.log(1 + size / len(entries))
                 factor = idf * similarity
                 for entry in entries:
-                    doc = entry >> 4
-                    score = ((entry >> 2 & 3) + 0.15 * (entry & 3)) * factor
+                    doc, place = entry >> 4, entry >> 2 & 3
+                    score = (place + 0.15 * (entry & 3)) * factor
+                    if place == TITLE:
+                        score *= 1 + 2 / (sizes[doc] + 1)
                     if score > best.get(doc, 0.0):
                         best[doc] = score
             for doc, score in best.items():
                 scores[doc] = scores.get(doc, 0.0) + score
                 matched[doc] = matched.get(doc, 0) + 1
+        if not matched:
+            return []
+        # Guides with every word (or, for long queries, all but one) hide weaker partial hits.
+        floor = max(matched.values()) - (1 if len(words) > 3 else 0)
         best_of: dict[int, tuple[int, float, int]] = {}
         groups = self.groups
         for doc, score in scores.items():
+            if matched[doc] < floor:
+                continue
             key = (matched[doc], score, doc)
             group = groups[doc]
             kept = best_of.get(group)
