@@ -8,7 +8,7 @@ from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 
 from bot.app import App
-from bot.handlers import routers
+from bot.handlers import guides, routers
 from bot.i18n import MemberI18nMiddleware
 from bot.middlewares.db import Transaction
 from bot.middlewares.member import MemberMiddleware
@@ -69,5 +69,6 @@ def build_dispatcher(
         throttle = Throttle(counter, app.settings.flood_limit)
         for observer in (dp.message, dp.callback_query, dp.inline_query):
             observer.outer_middleware(throttle)
+    guides.setup(dp)  # leaving the Guides section ends its text search, whoever handles it
     dp.include_routers(*routers())
     return dp

@@ -270,6 +270,14 @@ async def test_plain_text_searches_only_inside_the_guides_section(chat: Chat) ->
     assert "/help" in left
 
 
+async def test_another_sections_button_leaves_the_guides_section(chat: Chat) -> None:
+    """Sections handled before Guides (Services, Ask) end the search too: their text is theirs."""
+    await chat.say("/guides")
+    await chat.tap_data(Menu(section="services").pack())
+    replies = await chat.say("Kenya")
+    assert not any("Guides for" in r or "Nothing found for" in r for r in replies)
+
+
 async def test_a_command_leaves_the_guides_section(chat: Chat) -> None:
     """After /guides then /menu, typed text is no longer taken as a search."""
     await chat.say("/guides")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from aiogram import BaseMiddleware, F, Router
+from aiogram import BaseMiddleware, Dispatcher, F, Router
 from aiogram.enums import ChatType, ParseMode
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
@@ -119,8 +119,11 @@ def _leaves(event: TelegramObject) -> bool:
     return False
 
 
-router.message.outer_middleware(LeaveGuides())
-router.callback_query.outer_middleware(LeaveGuides())
+def setup(dp: Dispatcher) -> None:
+    """On the dispatcher, not this router: features tried earlier must end the section too."""
+    leave = LeaveGuides()
+    dp.message.outer_middleware(leave)
+    dp.callback_query.outer_middleware(leave)
 
 
 # -- texts ---------------------------------------------------------------------------------------
