@@ -16,12 +16,26 @@ from bot.delivery import Delivery, DeliveryConfig
 from bot.dispatcher import build_i18n
 from bot.intake import Intake
 from bot.localapi import FakeTelegram
+from storage.models import utcnow
 from tests.conftest import ADMIN_ID
 from tests.fakes import Chat
 
 _group_ids = itertools.count(1)
 FAST = DeliveryConfig(base_delay=0.01, max_delay=0.05, lease=dt.timedelta(seconds=30))
 CODE_RE = re.compile(r"R-[0-9A-Z]{5}")
+
+
+class Clock:
+    """A fake clock for the worker, ahead of the wall clock so rows stamped now are due."""
+
+    def __init__(self) -> None:
+        self.now = utcnow() + dt.timedelta(minutes=1)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
 
 
 def worker(app: App, bot: Bot, **overrides: Any) -> Delivery:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -16,24 +15,12 @@ from bot.delivery import DeliveryConfig
 from bot.intake import Intake
 from bot.localapi import FakeTelegram, Reply, error
 from bot.relay import Referrals, body_aad
-from storage.models import Member, MemberKey, NetworkGroup, OutboxMessage, Referral, Relay, utcnow
+from storage.models import Member, MemberKey, NetworkGroup, OutboxMessage, Referral, Relay
 from storage.repositories import MemberRepo
 from tests.conftest import ADMIN_ID
 from tests.fakes import Chat
 from tests.faults import Faults
-from tests.referral_kit import Group, submit, texts_to, worker
-
-
-class Clock:
-    def __init__(self) -> None:
-        # Ahead of the wall clock, so rows stamped by the database defaults are already due.
-        self.now = utcnow() + dt.timedelta(minutes=1)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += dt.timedelta(**delta)
+from tests.referral_kit import Clock, Group, submit, texts_to, worker
 
 
 @pytest.fixture
