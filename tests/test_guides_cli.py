@@ -147,3 +147,16 @@ def test_new_refuses_existing_or_invalid_names(
     assert main(["guides", "--dir", str(target), "new", slug]) == 1
     assert capsys.readouterr().err
     assert (target / "swit" / "en.md").read_text() == (GUIDES / "swit" / "en.md").read_text()
+
+
+def test_terminal_chat_refuses_broken_guides(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m bot chat` lists the problems and exits 1, like `run` (R19)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GUIDES_DIR", str(staged("unknown-kind", tmp_path)))
+    monkeypatch.setenv("GUIDES_CACHE", "")
+    assert main(["chat"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown-kind/rights-guide/guide.yaml:1: unknown kind 'handbook'" in err
+    assert "Cannot start: 1 problem(s)" in err
