@@ -396,9 +396,7 @@ class Delivery:
                 text = (
                     withdrawn_text(referral.code)
                     if row.kind == "withdrawn"
-                    else reminder_text(
-                        referral.code, max(1, self.app.settings.referral_remind_after // 3600)
-                    )
+                    else reminder_text(referral.code, _hours_since(referral.delivered_at, now))
                 )
                 return Plan(
                     row.id,
@@ -690,6 +688,10 @@ class Delivery:
         if queued:
             self.bell.ring()
         return queued
+
+
+def _hours_since(stamp: dt.datetime | None, now: dt.datetime) -> int:
+    return max(1, int((now - stamp).total_seconds() // 3600)) if stamp else 1
 
 
 def _unlease(row: OutboxMessage, due: dt.datetime) -> None:

@@ -264,7 +264,7 @@ def card_text(
         lines += ["", "↩️ <b>" + _("Withdrawn by the member.") + "</b>"]
         return "\n".join(lines)
     if view.state == "deleted":
-        lines += ["", "↩️ <b>" + _("Withdrawn and deleted by the member.") + "</b>"]
+        lines += ["", "🗑 <b>" + _("Deleted by the member: the text is gone.") + "</b>"]
         return "\n".join(lines)
     if view.text is not None:
         lines += ["", "<blockquote>" + html.escape(view.text) + "</blockquote>"]

@@ -221,7 +221,7 @@ async def test_reminder_then_escalation_survive_a_restart(
     assert await delivery.check_timers() == 1
     await delivery.drain()
     (reminder,) = [m for m in regional.bot_messages() if "⏰" in m["text"]]
-    assert code in reminder["text"]
+    assert code in reminder["text"] and "25 hours" in reminder["text"]
     assert reminder["reply_to_message"]["message_id"] == card["message_id"]
 
     restarted = worker(app, bot, clock=clock)
