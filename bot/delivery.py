@@ -123,6 +123,8 @@ class Delivery:
         self.bell = doorbell(self.app)
         self.blocked: dict[int, dt.datetime] = {}
         self._chats = asyncio.Semaphore(self.config.chats_at_once)
+        # Reported by /healthz in webhook mode (R36): lag, waiting and dead letters.
+        self.app.extras.setdefault("health_probes", {})["outbox"] = self.health
 
     @property
     def directory(self) -> Directory:
@@ -133,6 +135,18 @@ class Delivery:
     @property
     def staff_language(self) -> str:
         return self.app.settings.default_language
+
+    async def health(self) -> dict[str, Any]:
+        now = self.clock()
+        async with self.app.sessions() as session:
+            outbox = OutboxRepo(session)
+            due = await outbox.next_due()
+            return {
+                "pending": await outbox.count("pending"),
+                "waiting_for_a_group": await outbox.count("waiting"),
+                "dead": await outbox.count("dead"),
+                "lag_seconds": round(max((now - due).total_seconds(), 0.0), 1) if due else 0,
+            }
 
     # -- the loop ----------------------------------------------------------------------------
 
