@@ -2,7 +2,8 @@
 
 A pytest plugin (loaded from conftest.py). It sets the root logger to DEBUG, learns what the
 fake Telegram hands the bot as coming from people (ids, usernames, names, message texts,
-coordinates), and scans each record as it is emitted, tracebacks included. tests/test_zz_logs.py
+coordinates) and the tests' secrets (the token, the master key), and scans each record as it
+is emitted, tracebacks included. tests/test_zz_logs.py
 fails on any finding, and so does the end of the session when that module was not selected.
 """
 
@@ -52,6 +53,9 @@ class PersonalData:
                 if isinstance(value, int | float):
                     self._add(self.strings, str(value))
                     self._add(self.strings, f"{value:.4f}")
+
+    def learn_secret(self, value: str) -> None:
+        self._add(self.strings, value)
 
     def _add(self, bucket: set[str], value: str) -> None:
         if value not in bucket:
@@ -124,6 +128,13 @@ def _learning(fake: type[FakeTelegram]) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    import base64
+
+    from tests.conftest import TOKEN
+
+    # Secrets too: the token's secret half and the tests' master key.
+    DATA.learn_secret(TOKEN.split(":", 1)[1])
+    DATA.learn_secret(base64.urlsafe_b64encode(b"k" * 32).decode())
     _learning(FakeTelegram)
     root = logging.getLogger()
     root.addHandler(GUARD)
