@@ -259,9 +259,9 @@ def discreet_text(row: MemberSafety | None) -> str:
     lines.append(_("Discreet mode is on.") if discreet else _("Discreet mode is off."))
     lines.append(
         _(
-            "When it is on, my messages start with a neutral word, so a lock screen shows "
-            "nothing sensitive, and replies from networks arrive without sound. For more "
-            "safety, also turn off message previews in Telegram's notification settings."
+            "When it is on, my messages start with a neutral word, and replies from networks "
+            "arrive without sound. A lock screen may still show the next words: to hide "
+            "them, turn off message previews in Telegram's notification settings."
         )
     )
     lines.append("")
