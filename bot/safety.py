@@ -115,6 +115,11 @@ class Safety:
     async def flush(self, session: AsyncSession) -> None:
         """Write pending ids in `session`'s transaction; ids of non-members are dropped."""
         batch, self.pending = self.pending, []
+        await self._write(session, batch)
+
+    async def _write(
+        self, session: AsyncSession, batch: list[tuple[int, int, bool, dt.datetime]]
+    ) -> None:
         if not batch:
             return
         repo = SafetyRepo(session)
@@ -127,10 +132,10 @@ class Safety:
                 await repo.purge_sightings(self.clock() - WINDOW, member_id)
 
     async def flush_now(self) -> None:
-        batch = list(self.pending)
+        batch, self.pending = self.pending, []
         try:
             async with self.sessions.begin() as session:
-                await self.flush(session)
+                await self._write(session, batch)
         except Exception as exc:
             # Retried with the next flush; the ids are only for "Clear this chat".
             log.warning("could not store %d message ids: %s", len(batch), type(exc).__name__)

@@ -414,3 +414,27 @@ async def test_without_a_pin_my_requests_opens_directly(
     code = await submit(chat, "Words.")
     (listing,) = await chat.say("/requests")
     assert code in listing
+
+
+async def test_ids_wait_in_memory_while_the_database_is_away(
+    chat: Chat, app: App, bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failed background flush keeps the ids (and logs only a count); the next one stores."""
+    await chat.say("/start")
+    safety = get_safety(app)
+    sessions = safety.sessions
+
+    class Down:
+        def begin(self) -> Any:
+            raise ConnectionError("database is away")
+
+    safety.sessions = Down()  # type: ignore[assignment]
+    await bot.send_message(chat.chat_id, "sent by a worker, outside any update")
+    await safety.close()
+    assert len(safety.pending) == 1
+    assert any("could not store 1 message ids" in r.getMessage() for r in caplog.records)
+    safety.sessions = sessions
+    await safety.close()
+    assert safety.pending == []
+    async with app.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(MessageSighting)) == 3
