@@ -219,6 +219,7 @@ class RenderCache:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self.entries: dict[str, Compiled] = {}
+        self.yamls: dict[str, ParsedYaml] = {}
         self.version = _code_version()
         self._lock = threading.Lock()
         self._dirty = False
@@ -232,12 +233,32 @@ class RenderCache:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("version") == self.version:
                 self.entries = {k: Compiled.from_json(v) for k, v in data["entries"].items()}
+                self.yamls = {
+                    k: ParsedYaml(d, lines) for k, (d, lines) in data.get("yaml", {}).items()
+                }
                 self._stored_index = data.get("index")
         except FileNotFoundError:
             pass
         except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
             # A cache is only ever a shortcut: a damaged one is ignored and rewritten.
             log.warning("ignoring the guide render cache %s: %s", path, type(exc).__name__)
+
+    def read_yaml(self, text: str) -> tuple[str, ParsedYaml | tuple[int, str]]:
+        """A whole YAML file (guide.yaml), remembered by content when it parses; and its key."""
+        key = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        found = self.yamls.get(key)
+        if found is not None:
+            return key, found
+        parsed = read_yaml(text, 1)
+        if isinstance(parsed, ParsedYaml):
+            try:
+                json.dumps(parsed.data)
+            except (TypeError, ValueError):  # a date or the like: not worth a cache entry
+                return key, parsed
+            with self._lock:
+                self.yamls[key] = parsed
+                self._dirty = True
+        return key, parsed
 
     def compile(self, raw: bytes) -> tuple[str, Compiled]:
         """A file's bytes, compiled (decoding only when not cached); returns its key too."""
@@ -251,6 +272,7 @@ class RenderCache:
             with self._lock:
                 if len(self.entries) >= MAX_ENTRIES:  # only the shared one can grow this far
                     self.entries.clear()
+                    self.yamls.clear()
                 self.entries[key] = found
                 self._dirty = True
         return key, found
@@ -281,8 +303,9 @@ class RenderCache:
     def keep_only(self, keys: set[str]) -> None:
         """Forget files no longer in the library, so the cache does not grow with edits."""
         with self._lock:
-            if set(self.entries) - keys:
+            if set(self.entries) - keys or set(self.yamls) - keys:
                 self.entries = {k: v for k, v in self.entries.items() if k in keys}
+                self.yamls = {k: v for k, v in self.yamls.items() if k in keys}
                 self._dirty = True
 
     def save(self) -> None:
@@ -291,6 +314,7 @@ class RenderCache:
         payload: dict[str, Any] = {
             "version": self.version,
             "entries": {k: v.to_json() for k, v in self.entries.items()},
+            "yaml": {k: [v.data, v.lines] for k, v in self.yamls.items()},
         }
         if self._index is not None:
             signature, index = self._index

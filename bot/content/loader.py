@@ -177,7 +177,8 @@ class _Loader:
         except OSError:
             self.problem(path, 1, "missing: kind, topics and source_url go here")
             return None
-        parsed = read_yaml(text, 1)
+        key, parsed = self.cache.read_yaml(text)
+        self.keys.add(key)
         if isinstance(parsed, tuple):
             self.problem(path, *parsed)
             return None
