@@ -103,6 +103,11 @@ class KeyStore:
     async def destroy(self, member_id: int) -> None:
         async with self.sessions.begin() as session:
             await session.execute(delete(member_keys).where(member_keys.c.member_id == member_id))
+        if self.url.startswith("sqlite"):
+            # secure_delete zeroes the row in the file; old copies of its page may still sit in
+            # the write-ahead log until a checkpoint: empty it (best effort, readers may hold it).
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def members(self, created_before: dt.datetime) -> list[int]:
         async with self.sessions() as session:

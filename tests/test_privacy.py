@@ -133,6 +133,10 @@ def db_file_exists(url: str) -> bool:
     return Path(url.split("///", 1)[1]).exists()
 
 
+def read_if_exists(path: Path) -> bytes:
+    return path.read_bytes() if path.exists() else b""
+
+
 def copy_database(source: Path, target: Path) -> None:
     """A consistent copy, as a backup tool would take it (WAL included)."""
     with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
@@ -263,6 +267,10 @@ async def test_forget_leaves_no_row_and_a_backup_cannot_be_read(
 
     assert await rows_referring_to(app, member) == []
     assert await app.keystore.get(member["id"]) is None
+    # Gone from the key store's files too, write-ahead log included.
+    store = Path(app.keystore.url.split("///", 1)[1])
+    for path in (store, store.with_name(store.name + "-wal")):
+        assert live_key not in read_if_exists(path)
     # What is left for the network: a tombstone without identifiers or text.
     async with app.sessions() as session:
         tombstone = await session.scalar(select(Referral))
