@@ -47,6 +47,7 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, Message, MessageEntity, MessageId, TelegramObject, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.text_decorations import markdown_decoration
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _
@@ -96,6 +97,7 @@ class Safety:
         self.pending: list[tuple[int, int, bool, dt.datetime]] = []
         self._prefs: dict[int, tuple[float, Prefs]] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._checkpoint: asyncio.Task[None] | None = None
         self.i18n = I18n(
             path=app.settings.locales_dir, default_locale=app.settings.default_language
         )
@@ -146,7 +148,27 @@ class Safety:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self.flush_now())
 
+    def checkpoint_soon(self, session: AsyncSession) -> None:
+        """Once this transaction commits, empty SQLite's write-ahead log: old copies of
+        deleted rows (a forgotten member's Telegram id) must not linger in it."""
+        if not self.settings.is_sqlite:
+            return
+
+        def later(_session: object) -> None:
+            self._checkpoint = asyncio.get_running_loop().create_task(self._truncate_wal())
+
+        event.listen(session.sync_session, "after_commit", later, once=True)
+
+    async def _truncate_wal(self) -> None:
+        try:
+            async with self.sessions() as session:
+                await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        except Exception as exc:  # best effort: the daily purge checkpoints again
+            log.info("checkpoint failed: %s", type(exc).__name__)
+
     async def close(self) -> None:
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
         if self.pending:
@@ -459,6 +481,7 @@ async def forget_member(
     await repo.drop_settings(member.id)
     await MemberRepo(session).delete(member)
     safety.forget(chat_id)
+    safety.checkpoint_soon(session)
 
 
 # -- retention ---------------------------------------------------------------------------------
@@ -525,6 +548,9 @@ async def purge(app: App, now: dt.datetime | None = None) -> dict[str, int]:
             )
         )
         known = set(await session.scalars(select(Member.id)))
+    if app.settings.is_sqlite:
+        async with app.sessions() as session:
+            await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
     counts["orphan_keys"] = 0
     if app.keystore is not None:
         for member_id in await app.keystore.members(created_before=now - ORPHAN_KEY_AGE):

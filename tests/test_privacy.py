@@ -16,6 +16,7 @@ from bot.config import LANGUAGES, PROJECT_ROOT
 from bot.intake import Intake
 from bot.localapi import FakeTelegram
 from bot.relay import body_aad
+from bot.safety import get_safety
 from storage.crypto import DataKeys, Sealer, decode_key
 from storage.models import Base, Member, Referral
 from tests.fakes import Chat
@@ -285,10 +286,13 @@ async def test_forget_leaves_no_row_and_a_backup_cannot_be_read(
     leftovers = {m: k for m in range(1, 50) if (k := await app.keystore.get(m)) is not None}
     opened = await readable_texts(app, backup, master, leftovers)
     assert not [t for t in opened if REQUEST in t or STAFF_REPLY in t or ANSWER in t]
-    # And nothing of it sits in the live database file in the clear.
-    raw = db_file(app).read_bytes()
-    for secret in (REQUEST, STAFF_REPLY, ANSWER):
-        assert secret.encode() not in raw
+    # And nothing of it sits in the live database's files in the clear, nor the member's
+    # pseudonym: deleted rows are zeroed and the write-ahead log emptied after the commit.
+    await get_safety(app).close()
+    live = db_file(app)
+    raw = read_if_exists(live) + read_if_exists(live.with_name(live.name + "-wal"))
+    for secret in (REQUEST, STAFF_REPLY, ANSWER, member["public_id"]):
+        assert secret.encode() not in raw, secret
 
 
 async def test_forget_can_be_cancelled(chat: Chat, app: App) -> None:
