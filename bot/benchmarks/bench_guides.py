@@ -105,19 +105,21 @@ async def run() -> list[Result]:
         )
 
         size = cache_file.stat().st_size / 2**20
-        warm: list[float] = []
+        warm: list[tuple[float, float]] = []
         for _ in range(3):
             gc.collect()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             library = load_library(root, RenderCache(cache_file))
-            warm.append(_ms(start))
+            warm.append((_ms(start), (time.process_time() - cpu) * 1000))
+        wall, cpu_ms = min(warm)
         results.append(
             Result(
                 "guides: load at start",
-                min(warm),
+                wall,
                 "ms",
                 2000,
-                f"{scale}; every file read and checked; render cache {size:.0f} MB",
+                # CPU time too: on a shared machine the wall clock includes others' work.
+                f"{scale}; every file read and checked; cache {size:.0f} MB; cpu {cpu_ms:.0f} ms",
             )
         )
 
