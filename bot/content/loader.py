@@ -148,11 +148,7 @@ class _Loader:
             if compiled.problems or compiled.meta is None:
                 ok = False
                 continue
-            m = compiled.meta
-            versions[language] = Version(
-                language, m.title, m.summary, m.reviewed, m.reviewer, m.updated,
-                compiled.pages,
-            )  # fmt: skip
+            versions[language] = Version(language, *compiled.meta, pages=compiled.pages)
             title_lines[language] = (path, compiled.lines.get("title", 2))
             terms[language] = compiled.terms
         if FALLBACK not in versions and not (folder / f"{FALLBACK}.md").exists():
