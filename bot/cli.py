@@ -45,6 +45,10 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "chat":
         from bot.chat import run_chat
 
+        # The conversation is the output here; per-update timing lines would bury it.
+        if settings.log_level != "DEBUG":
+            logging.getLogger("aiogram").setLevel(logging.WARNING)
+
         try:
             return run_chat(settings, args.lang)
         except ContentError as exc:
