@@ -167,3 +167,14 @@ async def test_repeated_update_is_handled_once(chat: Chat, telegram: FakeTelegra
     for _ in range(3):
         await chat.feed(raw)
     assert len(telegram.sent("sendMessage", chat.chat_id)) == 1
+
+
+async def test_inline_query_from_a_stranger_leaves_no_member_row(
+    chat: Chat, telegram: FakeTelegram, app: App
+) -> None:
+    """Searching guides inline from another chat does not make a person a member."""
+    query = {"id": "q1", "from": chat.person, "query": "health", "offset": ""}
+    await chat.feed(telegram.update(inline_query=query))
+    assert telegram.sent("answerInlineQuery")
+    async with app.sessions() as session:
+        assert await session.scalar(select(Member)) is None

@@ -27,12 +27,14 @@ class MemberMiddleware(BaseMiddleware):
         chat: Chat | None = data.get("event_chat")
         data["member"] = None
         data["new_member"] = False
-        private = chat is None or chat.type == ChatType.PRIVATE
-        if user is not None and not user.is_bot and private:
+        if user is not None and not user.is_bot:
             members: MemberRepo = data["members"]
-            member, created = await members.get_or_create(user.id)
-            data["member"] = member
-            data["new_member"] = created
+            if chat is not None and chat.type == ChatType.PRIVATE:
+                data["member"], data["new_member"] = await members.get_or_create(user.id)
+            elif chat is None:
+                # Inline queries come with no chat: use a member's saved choices if they are one,
+                # but a stranger searching guides from another chat leaves no row behind.
+                data["member"] = await members.get(user.id)
         data["fallback_language"] = resolve_language(
             user.language_code if user else None, self.default_language
         )
