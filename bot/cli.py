@@ -47,7 +47,8 @@ def dispatch(args: argparse.Namespace) -> int:
 
         # The conversation is the output here; per-update timing lines would bury it.
         if settings.log_level != "DEBUG":
-            logging.getLogger("aiogram").setLevel(logging.WARNING)
+            for noisy in ("aiogram", "alembic"):
+                logging.getLogger(noisy).setLevel(logging.WARNING)
 
         try:
             return run_chat(settings, args.lang)
