@@ -8,6 +8,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from aiogram.utils.i18n import I18n
+
 from bot.config import PROJECT_ROOT
 from bot.content import load_library
 from bot.handlers.guides import GuideCard, GuideList, GuideRead
@@ -92,7 +94,10 @@ async def test_read_link_and_inline_query_through_the_real_process(
     decriminalisation = SEED.get("decriminalisation")
     assert decriminalisation is not None
     assert linked["text"].startswith(decriminalisation.version("fr").title)
-    assert "not available" in gone["text"]
+    expected = I18n(path=PROJECT_ROOT / "locales").gettext(
+        "Sorry, this guide is not available any more. Here is the main menu.", locale="fr"
+    )
+    assert gone["text"] == expected
 
     (call,) = tg.sent("answerInlineQuery")
     results = call.params["results"]
