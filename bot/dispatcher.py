@@ -8,6 +8,7 @@ from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 
 from bot.app import App
+from bot.fsm import SealedStorage
 from bot.handlers import guides, routers
 from bot.i18n import MemberI18nMiddleware
 from bot.middlewares.db import Transaction
@@ -35,7 +36,7 @@ def fsm_backend(app: App) -> tuple[BaseStorage, BaseEventIsolation]:
             state_ttl=FSM_TTL,
             data_ttl=FSM_TTL,
         )
-        return storage, storage.create_isolation()
+        return SealedStorage(storage, app.sealer), storage.create_isolation()
     # One member's quick taps must not race on their FSM state.
     return MemoryStorage(), SimpleEventIsolation()
 

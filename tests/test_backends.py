@@ -69,3 +69,28 @@ async def test_two_instances_share_fsm_state_through_redis(
         await second.storage.close()
     finally:
         await app.close()
+
+
+async def test_fsm_data_in_redis_is_sealed(
+    redis_url: str, tmp_path: Path, telegram: FakeTelegram, bot: Bot
+) -> None:
+    """A half-written request kept in Redis is not readable there (R25)."""
+    from aiogram.fsm.context import FSMContext
+    from aiogram.fsm.storage.base import StorageKey
+    from redis.asyncio import Redis
+
+    app = await create_app(make_settings(tmp_path, redis_url=redis_url))
+    client = Redis.from_url(redis_url)
+    try:
+        dp = build_dispatcher(app)
+        marker = "draft-" + uuid.uuid4().hex
+        key = StorageKey(bot_id=bot.id, chat_id=4242, user_id=4242)
+        await FSMContext(dp.storage, key).update_data(text=marker)
+        assert (await FSMContext(dp.storage, key).get_data())["text"] == marker
+        raw = b"".join([await client.dump(k) or b"" async for k in client.scan_iter("fsm:*")])
+        assert raw and marker.encode() not in raw
+        await FSMContext(dp.storage, key).clear()
+        await dp.storage.close()
+    finally:
+        await client.aclose()
+        await app.close()
