@@ -363,32 +363,19 @@ class Referrals:
 
     async def staff_reply(self, referral: Referral, text: str, update_id: int) -> bool:
         """Relay a staff member's reply to the member; False when it was relayed already."""
-        if await self.referrals.relay_by_update(update_id) is not None:
-            return False
-        if referral.member_id is None:
-            return False
-        sealer = await self.keys.get_or_create(referral.member_id)
-        relay = await self.referrals.add_relay(
-            Relay(
-                referral_id=referral.id,
-                direction="to_member",
-                body=sealer.seal(text.encode(), relay_aad(referral.code, "to_member", update_id)),
-                source_update_id=update_id,
-            )
-        )
-        if referral.state in ("queued", "waiting", "delivered", "claimed"):
+        relayed = await self._relay(referral, text, update_id, "to_member", "member")
+        if relayed and referral.state in ("queued", "waiting", "delivered", "claimed"):
             referral.state = "answered"
-        await self.outbox.enqueue(
-            f"relay:{relay.id}",
-            referral_id=referral.id,
-            relay_id=relay.id,
-            destination="member",
-            kind="relay",
-        )
-        return True
+        return relayed
 
     async def member_reply(self, referral: Referral, text: str, update_id: int) -> bool:
         """Relay a member's answer to the group, as a reply to the card."""
+        return await self._relay(referral, text, update_id, "to_group", "card")
+
+    async def _relay(
+        self, referral: Referral, text: str, update_id: int, direction: str, destination: str
+    ) -> bool:
+        """Seal the text under the member's key and queue it; once per update (R3, R11)."""
         if await self.referrals.relay_by_update(update_id) is not None:
             return False
         if referral.member_id is None:
@@ -397,8 +384,8 @@ class Referrals:
         relay = await self.referrals.add_relay(
             Relay(
                 referral_id=referral.id,
-                direction="to_group",
-                body=sealer.seal(text.encode(), relay_aad(referral.code, "to_group", update_id)),
+                direction=direction,
+                body=sealer.seal(text.encode(), relay_aad(referral.code, direction, update_id)),
                 source_update_id=update_id,
             )
         )
@@ -406,7 +393,7 @@ class Referrals:
             f"relay:{relay.id}",
             referral_id=referral.id,
             relay_id=relay.id,
-            destination="card",
+            destination=destination,
             kind="relay",
         )
         return True

@@ -573,6 +573,15 @@ async def detail_screen(
     return "\n".join(lines), kb.as_markup()
 
 
+async def confirm(query: CallbackQuery, code: str, question: str, yes: str, yes_op: str) -> None:
+    """Ask before an action that cannot be undone; "No" goes back to the request."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text=yes, callback_data=RequestAction(op=yes_op, r=code))
+    kb.button(text=_("No, keep it"), callback_data=RequestAction(op="o", r=code))
+    kb.adjust(1)
+    await show(query, question.format(code=code), kb.as_markup())
+
+
 @router.callback_query(RequestAction.filter())
 async def request_action(
     query: CallbackQuery,
@@ -616,19 +625,15 @@ async def request_action(
                 )
             )
     elif op == "w":
-        confirm = InlineKeyboardBuilder()
-        confirm.button(
-            text=_("Yes, withdraw it"), callback_data=RequestAction(op="wy", r=referral.code)
-        )
-        confirm.button(text=_("No, keep it"), callback_data=RequestAction(op="o", r=referral.code))
-        confirm.adjust(1)
-        await show(
+        await confirm(
             query,
+            referral.code,
             _(
                 "Withdraw request {code}? The network is told it was withdrawn by the member, "
                 "and your text is taken off their copy."
-            ).format(code=referral.code),
-            confirm.as_markup(),
+            ),
+            _("Yes, withdraw it"),
+            "wy",
         )
     elif op == "wy":
         if referral.state in OPEN_STATES:
@@ -638,19 +643,15 @@ async def request_action(
             query, _("Request {code} is withdrawn.").format(code=referral.code), back.as_markup()
         )
     elif op == "d":
-        confirm = InlineKeyboardBuilder()
-        confirm.button(
-            text=_("Yes, delete it"), callback_data=RequestAction(op="dy", r=referral.code)
-        )
-        confirm.button(text=_("No, keep it"), callback_data=RequestAction(op="o", r=referral.code))
-        confirm.adjust(1)
-        await show(
+        await confirm(
             query,
+            referral.code,
             _(
                 "Delete request {code}? Your text and the messages of this conversation are "
                 "erased from the bot. If the request is still open, it is withdrawn first."
-            ).format(code=referral.code),
-            confirm.as_markup(),
+            ),
+            _("Yes, delete it"),
+            "dy",
         )
     elif op == "dy":
         await service.withdraw(referral, delete=True)
