@@ -12,6 +12,14 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+
+    from bot.config import Settings
+    from bot.localapi import FakeTelegram
 
 
 @dataclass
@@ -56,6 +64,35 @@ def summary(name: str, samples: list[float], target_p95: float | None = None) ->
         Result(f"{name} p50", statistics.median(samples), "ms"),
         Result(f"{name} p95", percentile(samples, 95), "ms", target_p95, f"n={len(samples)}"),
     ]
+
+
+def bench_settings(folder: str) -> Settings:
+    """An embedded database in `folder`, a fixed key, and no flood guard (bursts are the point)."""
+    import base64
+
+    from bot.config import load_settings, sqlite_url
+
+    return load_settings(
+        database_url=sqlite_url(Path(folder) / "bench.sqlite3"),
+        master_key=base64.urlsafe_b64encode(b"b" * 32).decode(),
+        flood_limit=0,
+        _env_file=None,
+    )
+
+
+def local_bot(telegram: FakeTelegram) -> Bot:
+    """A Bot talking to the in-process Bot API stand-in."""
+    from aiogram import Bot
+    from aiogram.client.default import DefaultBotProperties
+    from aiogram.enums import ParseMode
+
+    from bot.localapi import LocalSession
+
+    return Bot(
+        "1:bench",
+        session=LocalSession(telegram),
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
 
 
 def modules() -> Iterable[str]:

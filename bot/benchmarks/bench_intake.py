@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-import base64
 import tempfile
 import tracemalloc
-from pathlib import Path
 
-from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
-from aiogram.enums import ParseMode
 from aiogram.types import Update
 
 from bot.app import create_app
-from bot.benchmarks import Result, summary, timed_async
-from bot.config import load_settings, sqlite_url
+from bot.benchmarks import Result, bench_settings, local_bot, summary, timed_async
 from bot.dispatcher import build_dispatcher
 from bot.intake import Intake
-from bot.localapi import FakeTelegram, LocalSession
+from bot.localapi import FakeTelegram
 
 
 async def run() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(
-            database_url=sqlite_url(Path(tmp) / "bench.sqlite3"),
-            master_key=base64.urlsafe_b64encode(b"b" * 32).decode(),
-            flood_limit=0,
-            _env_file=None,
-        )
+        settings = bench_settings(tmp)
         app = await create_app(settings)
         telegram = FakeTelegram()
-        bot = Bot(
-            "1:bench",
-            session=LocalSession(telegram),
-            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
-        )
+        bot = local_bot(telegram)
         dp = build_dispatcher(app)
         intake = Intake(app, bot, dp)
         users = [

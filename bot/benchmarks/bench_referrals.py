@@ -8,25 +8,19 @@ handled, committed, confirmed) until the worker's card reaches the fake server.
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
-from aiogram.enums import ParseMode
 from aiogram.types import Update
 
 from bot.app import create_app
-from bot.benchmarks import Result, summary
-from bot.config import load_settings, sqlite_url
+from bot.benchmarks import Result, bench_settings, local_bot, summary
 from bot.delivery import Delivery
 from bot.dispatcher import build_dispatcher, build_i18n
 from bot.intake import Intake
-from bot.localapi import FakeTelegram, LocalSession
+from bot.localapi import FakeTelegram
 from bot.relay import Referrals
 
 GROUP = -100_500
@@ -46,20 +40,11 @@ def _button(telegram: FakeTelegram, chat_id: int, label: str) -> tuple[int, str]
 
 async def run() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(
-            database_url=sqlite_url(Path(tmp) / "bench.sqlite3"),
-            master_key=base64.urlsafe_b64encode(b"r" * 32).decode(),
-            flood_limit=0,
-            _env_file=None,
-        )
+        settings = bench_settings(tmp)
         app = await create_app(settings)
         telegram = FakeTelegram()
         telegram.chat(GROUP, "supergroup", title="Staff")
-        bot = Bot(
-            "1:bench",
-            session=LocalSession(telegram),
-            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
-        )
+        bot = local_bot(telegram)
         dp = build_dispatcher(app)
         dp["bot_username"] = telegram.bot_user["username"]
         intake = Intake(app, bot, dp)

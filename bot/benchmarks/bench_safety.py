@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import tempfile
 import time
-from pathlib import Path
 
 from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
-from aiogram.enums import ParseMode
 
 from bot.app import App, create_app
-from bot.benchmarks import Result, summary, timed_async
-from bot.config import load_settings, sqlite_url
-from bot.localapi import FakeTelegram, LocalSession
+from bot.benchmarks import Result, bench_settings, local_bot, summary, timed_async
+from bot.localapi import FakeTelegram
 from bot.safety import Prefs, get_safety, install, purge
 from storage.models import InboxUpdate, Member, MessageSighting, utcnow
 from storage.repositories import SafetyRepo
@@ -23,17 +18,9 @@ from storage.repositories import SafetyRepo
 MEMBER = 20_000
 
 
-def new_bot(telegram: FakeTelegram) -> Bot:
-    return Bot(
-        "1:bench",
-        session=LocalSession(telegram),
-        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
-    )
-
-
 async def sends(app: App) -> list[Result]:
     telegram = FakeTelegram()
-    plain, guarded = new_bot(telegram), new_bot(telegram)
+    plain, guarded = local_bot(telegram), local_bot(telegram)
     safety = install(guarded, app)
 
     async def send(bot: Bot) -> None:
@@ -62,7 +49,7 @@ async def sends(app: App) -> list[Result]:
 
 async def exit_and_purge(app: App) -> list[Result]:
     telegram = FakeTelegram()
-    bot = new_bot(telegram)
+    bot = local_bot(telegram)
     safety = get_safety(app)
     now = utcnow()
     async with app.sessions.begin() as session:
@@ -116,12 +103,7 @@ async def pins(app: App) -> list[Result]:
 
 async def run() -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(
-            database_url=sqlite_url(Path(tmp) / "bench.sqlite3"),
-            master_key=base64.urlsafe_b64encode(b"b" * 32).decode(),
-            flood_limit=0,
-            _env_file=None,
-        )
+        settings = bench_settings(tmp)
         app = await create_app(settings)
         try:
             return [*await sends(app), *await exit_and_purge(app), *await pins(app)]
