@@ -407,6 +407,19 @@ async def _check(safety: Safety, member: Member, row: MemberSafety, pin: str) ->
     ).format(n=left)
 
 
+async def _refused(
+    message: Message, safety: Safety, member: Member, row: MemberSafety, state: FSMContext
+) -> bool:
+    """Check a typed PIN; on a wrong one say why (and leave the PIN prompt once locked)."""
+    problem = await _check(safety, member, row, message.text or "")
+    if problem is None:
+        return False
+    if row.pin_locked_until is not None:
+        await state.clear()
+    await message.answer(problem, reply_markup=back_to_menu())
+    return True
+
+
 async def _delete_quietly(message: Message) -> None:
     # Already gone, or too old: nothing more to do.
     with contextlib.suppress(TelegramAPIError):
@@ -552,11 +565,7 @@ async def pin_remove(
         await state.clear()
         await message.answer(pin_text(False), reply_markup=pin_keyboard(False))
         return
-    problem = await _check(safety, member, row, message.text or "")
-    if problem is not None:
-        if row.pin_locked_until is not None:
-            await state.clear()
-        await message.answer(problem, reply_markup=back_to_menu())
+    if await _refused(message, safety, member, row, state):
         return
     row.pin = None
     row.pin_unlocked_until = None
@@ -579,11 +588,7 @@ async def pin_unlock(
         await state.clear()
         await message.answer(menu_text(), reply_markup=main_menu())
         return
-    problem = await _check(safety, member, row, message.text or "")
-    if problem is not None:
-        if row.pin_locked_until is not None:
-            await state.clear()
-        await message.answer(problem, reply_markup=back_to_menu())
+    if await _refused(message, safety, member, row, state):
         return
     row.pin_unlocked_until = safety.clock() + PIN_UNLOCKED
     await state.clear()
