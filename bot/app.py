@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import directory
 from bot.config import VAR_DIR, Settings
-from bot.content import LibraryHolder
+from bot.directory import model as directory
+from bot.guides import LibraryHolder
 from bot.problems import ContentError, Problem
 from storage import db
 from storage.crypto import Sealer, load_or_create_master_key

@@ -9,12 +9,13 @@ from aiogram.utils.i18n import I18n
 
 from bot.app import App
 from bot.fsm import SealedStorage
-from bot.handlers import guides, routers
+from bot.guides import handlers as guides
 from bot.i18n import MemberI18nMiddleware
 from bot.middlewares.db import Transaction
 from bot.middlewares.member import MemberMiddleware
 from bot.middlewares.throttle import MemoryCounter, RedisCounter, Throttle
-from bot.safety import SafetyUpdates, get_safety
+from bot.routers import routers
+from bot.safety.service import SafetyUpdates, get_safety
 
 FSM_TTL = 24 * 3600
 

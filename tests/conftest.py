@@ -12,12 +12,12 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 
-from bot import safety
 from bot.app import App, create_app
 from bot.config import Settings, load_settings, sqlite_url
+from bot.devtools.localapi import FakeTelegram, LocalSession
 from bot.dispatcher import build_dispatcher
-from bot.intake import Intake
-from bot.localapi import FakeTelegram, LocalSession
+from bot.safety import service as safety
+from bot.telegram.intake import Intake
 from tests.fake_api import FakeBotAPI
 from tests.fakes import Chat, user
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot.localapi import FakeTelegram
+from bot.devtools.localapi import FakeTelegram
 
 # Numbers that are timings, not ids ("Duration 5012 ms").
 TIMINGS = re.compile(r"\b\d+(?:\.\d+)?\s*(?:ms|s|seconds)\b")

@@ -11,10 +11,10 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 
 from bot.app import App
-from bot.delivery import DeliveryConfig
-from bot.intake import Intake
-from bot.localapi import FakeTelegram, Reply, error
-from bot.relay import Referrals, body_aad
+from bot.devtools.localapi import FakeTelegram, Reply, error
+from bot.referrals.outbox import DeliveryConfig
+from bot.referrals.service import Referrals, body_aad
+from bot.telegram.intake import Intake
 from storage.models import Member, MemberKey, NetworkGroup, OutboxMessage, Referral, Relay
 from storage.repositories import MemberRepo
 from tests.conftest import ADMIN_ID

@@ -18,9 +18,9 @@ from aiogram.enums import ParseMode
 from sqlalchemy import func, select
 
 from bot.app import App
-from bot.delivery import DeliveryConfig
-from bot.localapi import FakeTelegram
-from bot.relay import Referrals
+from bot.devtools.localapi import FakeTelegram
+from bot.referrals.outbox import DeliveryConfig
+from bot.referrals.service import Referrals
 from storage.models import OutboxMessage, Referral
 from storage.repositories import MemberRepo
 from tests.conftest import ADMIN_ID, TOKEN

@@ -13,10 +13,10 @@ from sqlalchemy.types import Integer, String
 
 from bot.app import App
 from bot.config import LANGUAGES, PROJECT_ROOT
-from bot.intake import Intake
-from bot.localapi import FakeTelegram
-from bot.relay import body_aad
-from bot.safety import get_safety
+from bot.devtools.localapi import FakeTelegram
+from bot.referrals.service import body_aad
+from bot.safety.service import get_safety
+from bot.telegram.intake import Intake
 from storage.crypto import DataKeys, Sealer, decode_key
 from storage.models import Base, Member, Referral
 from tests.fakes import Chat
@@ -96,7 +96,7 @@ def test_catalog_has_every_checkup_string() -> None:
     from babel.messages.extract import extract_from_file
     from babel.messages.pofile import read_po
 
-    source = PROJECT_ROOT / "bot" / "handlers" / "safety.py"
+    source = PROJECT_ROOT / "bot" / "safety" / "handlers.py"
     ids = {
         m[1] if isinstance(m[1], str) else m[1][0]
         for m in extract_from_file("python", str(source), keywords={"_": None, "ngettext": (1, 2)})
@@ -179,7 +179,7 @@ async def readable_texts(
             sealers.append(data_keys.unwrap(int(member_id), bytes(key)))
         except Exception:
             continue
-    from bot.relay import relay_aad
+    from bot.referrals.service import relay_aad
 
     aads = [b"", *(body_aad(c) for c in codes(backup))]
     aads += [relay_aad(code, d, u) for code, d, u in relays]

@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.config import Settings
-from bot.countries import CountryKeep, CountryPick, CountryRegion
-from bot.directory import GLOBAL, Contacts, Directory, Need, Network, Region, Service
-from bot.handlers.services import ServicePage
-from bot.keyboards import Menu
-from bot.localapi import FakeTelegram
+from bot.devtools.localapi import FakeTelegram
+from bot.directory.countries import CountryKeep, CountryPick, CountryRegion
+from bot.directory.handlers import ServicePage
+from bot.directory.model import GLOBAL, Contacts, Directory, Need, Network, Region, Service
+from bot.ui.keyboards import Menu
 from storage.models import Member
 from tests.fakes import Chat
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.countries import CountryKeep
-from bot.handlers.services import ServicePage
+from bot.directory.countries import CountryKeep
+from bot.directory.handlers import ServicePage
 from tests.fake_api import FakeBotAPI
 from tests.fakes import user
 from tests.test_process_e2e import start_bot, stop, wait_for

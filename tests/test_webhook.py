@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bot.app import App
-from bot.intake import Intake
-from bot.localapi import FakeTelegram
-from bot.webhook import PATH, SECRET_HEADER, WebhookServer
+from bot.devtools.localapi import FakeTelegram
+from bot.telegram.intake import Intake
+from bot.telegram.webhook import PATH, SECRET_HEADER, WebhookServer
 from storage.models import InboxUpdate
 from tests.fakes import user
 

@@ -1,0 +1,48 @@
+"""The catch-all: anything no other handler took gets a short, kind way back to the menu."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.types import CallbackQuery, Message
+
+from bot.i18n import _
+from bot.ui.keyboards import Menu, main_menu
+from bot.ui.screens import ack, show
+
+router = Router(name=__name__)
+
+
+@router.callback_query(Menu.filter())
+async def coming_soon(query: CallbackQuery) -> None:
+    await ack(query, _("Coming soon."), alert=True)
+
+
+@router.callback_query()
+async def unknown_button(query: CallbackQuery) -> None:
+    # Stale buttons from an old message, or forged data: never trust it, just lead back.
+    await show(query, _("This button does not work any more. Here is the main menu."), main_menu())
+
+
+@router.message(F.text.startswith("/"))
+async def unknown_command(message: Message) -> None:
+    await message.answer(
+        _("I don't know that command. Send /help to see what I can do."),
+        reply_markup=main_menu(),
+    )
+
+
+@router.message(F.text)
+async def not_understood(message: Message) -> None:
+    await message.answer(
+        _("Sorry, I didn't understand that. Please choose an option below, or send /help."),
+        reply_markup=main_menu(),
+    )
+
+
+@router.message()
+async def not_text(message: Message) -> None:
+    # Media is never stored or forwarded: a photo can identify a person.
+    await message.answer(
+        _("I can only read text. Please do not send photos or documents here."),
+        reply_markup=main_menu(),
+    )

@@ -1,0 +1,476 @@
+"""Referrals between members and network groups: sealing, rendering, and the state changes.
+
+The member flow, the group side and the delivery worker all go through `Referrals`, so every
+change that owes Telegram a message writes its outbox row in the same transaction (R4) and rings
+the worker's doorbell after the commit. Nothing here sends anything itself.
+
+Texts are sealed with the member's own data key (storage.crypto.DataKeys via KeyRepo); the aad
+binds a ciphertext to its referral code and purpose, so a ciphertext moved to another row fails
+to open. Staff-facing texts never carry the member's Telegram id, name or username (the last
+only when the member chose to share it, R24).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import html
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from babel import Locale
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.app import App
+from bot.directory.model import Directory
+from bot.i18n import _, language_name
+from storage.crypto import Sealer
+from storage.models import Member, OutboxMessage, Referral, Relay, utcnow
+from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 2000
+OPEN_STATES = frozenset({"queued", "waiting", "delivered", "claimed", "answered"})
+# What a member sees for each stored state.
+MEMBER_STATES = {
+    "queued": "waiting",
+    "waiting": "waiting",
+    "delivered": "delivered",
+    "claimed": "claimed",
+    "answered": "answered",
+    "closed": "closed",
+    "withdrawn": "withdrawn",
+}
+CARD_KINDS = ("card", "escalation")
+
+
+class CardAction(CallbackData, prefix="cd"):
+    """Claim ("c") or close ("x") on a card in a staff group; `r` is the referral code."""
+
+    op: str
+    r: str
+
+
+class RequestAction(CallbackData, prefix="rq"):
+    """A member's action on their own request: open, withdraw, delete, reply, list."""
+
+    op: str
+    r: str = ""
+
+
+class Doorbell:
+    """Wakes the delivery worker at once after a commit that owes Telegram a message."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def ring(self) -> None:
+        self._event.set()
+
+    async def wait(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout=max(seconds, 0.0))
+        except TimeoutError:
+            return
+        finally:
+            self._event.clear()
+
+
+def doorbell(app: App) -> Doorbell:
+    bell = app.extras.get("doorbell")
+    if not isinstance(bell, Doorbell):
+        bell = app.extras["doorbell"] = Doorbell()
+    return bell
+
+
+def ring_after_commit(session: AsyncSession, app: App) -> None:
+    """Ring the doorbell once this update's transaction commits (never before: the worker
+    would look, find nothing yet, and sleep)."""
+    sync = session.sync_session
+    if sync.info.get("doorbell"):
+        return
+    sync.info["doorbell"] = True
+    bell = doorbell(app)
+
+    def ring(_session: object) -> None:
+        sync.info.pop("doorbell", None)
+        bell.ring()
+
+    event.listen(sync, "after_commit", ring, once=True)
+
+
+# -- sealing ---------------------------------------------------------------------------------
+
+
+def body_aad(code: str) -> bytes:
+    return b"referral:" + code.encode()
+
+
+def relay_aad(code: str, direction: str, update_id: int) -> bytes:
+    return b"relay:%s:%s:%d" % (code.encode(), direction.encode(), update_id)
+
+
+@dataclass(frozen=True)
+class Body:
+    text: str
+    username: str | None = None
+
+
+def seal_body(sealer: Sealer, code: str, body: Body) -> bytes:
+    raw = json.dumps({"t": body.text, "u": body.username}, ensure_ascii=False).encode()
+    return sealer.seal(raw, body_aad(code))
+
+
+def open_body(sealer: Sealer | None, referral: Referral) -> Body | None:
+    """The referral's text, or None once deleted or shredded (its key destroyed)."""
+    if sealer is None or referral.body is None:
+        return None
+    try:
+        data = json.loads(sealer.open(referral.body, body_aad(referral.code)))
+    except (InvalidTag, ValueError):
+        log.warning("a referral body could not be opened")
+        return None
+    return Body(str(data["t"]), data.get("u"))
+
+
+def open_relay(sealer: Sealer | None, referral: Referral, relay: Relay) -> str | None:
+    if sealer is None or relay.body is None:
+        return None
+    try:
+        aad = relay_aad(referral.code, relay.direction, relay.source_update_id)
+        return sealer.open(relay.body, aad).decode()
+    except (InvalidTag, ValueError):
+        log.warning("a relayed message could not be opened")
+        return None
+
+
+# -- names -------------------------------------------------------------------------------------
+
+
+@cache
+def _territory_names(lang: str) -> dict[str, str]:
+    return {str(k): str(v) for k, v in Locale.parse(lang).territories.items()}
+
+
+def country_label(code: str, lang: str) -> str:
+    return _territory_names(lang).get(code, code)
+
+
+def language_label(code: str, lang: str) -> str:
+    """'Spanish (Español)' for staff reading in English: both names, so either side can read it."""
+    foreign = str(Locale.parse(lang).languages.get(code, code))
+    native = language_name(code)
+    return foreign if foreign.lower() == native.lower() else f"{foreign} ({native})"
+
+
+def need_label(directory: Directory, need_id: str, lang: str) -> str:
+    need = directory.need(need_id)
+    return need.name(lang) if need is not None else need_id
+
+
+def network_label(directory: Directory, network_id: str) -> str:
+    network = directory.network(network_id)
+    return network.name if network is not None else network_id
+
+
+def pseudonym(public_id: str) -> str:
+    return _("Member {code}").format(code=public_id)
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardView:
+    """Everything a card shows, in the staff's language (the deployment's default)."""
+
+    code: str
+    need: str
+    country: str
+    language: str
+    member: str
+    username: str | None
+    text: str | None
+    network: str
+    via_fallback: bool
+    state: str
+
+
+def card_view(
+    directory: Directory,
+    referral: Referral,
+    member: Member | None,
+    body: Body | None,
+    lang: str,
+    group_network: str | None = None,
+) -> CardView:
+    """`group_network`: the network whose group gets the card, when not yet recorded."""
+    routed = group_network or referral.group_network_id or referral.network_id
+    return CardView(
+        code=referral.code,
+        need=need_label(directory, referral.need, lang),
+        country=country_label(referral.country, lang),
+        language=language_label(referral.language, lang),
+        member=pseudonym(member.public_id) if member is not None else _("a former member"),
+        username=body.username if body is not None else None,
+        text=body.text if body is not None else None,
+        network=network_label(directory, referral.network_id),
+        via_fallback=routed != referral.network_id,
+        state=referral.state,
+    )
+
+
+def card_text(
+    view: CardView,
+    *,
+    repeat: bool = False,
+    claimed_by: str | None = None,
+    escalated_hours: int | None = None,
+) -> str:
+    lines: list[str] = []
+    if repeat:
+        lines.append("🔁 " + _("(repeat) This card may have been posted before."))
+    if escalated_hours is not None:
+        lines.append(
+            "⏫ "
+            + _("Escalated: unclaimed for {hours} hours in the group of {network}.").format(
+                hours=escalated_hours, network=html.escape(view.network)
+            )
+        )
+    lines.append("📨 <b>" + _("Request {code}").format(code=view.code) + "</b>")
+    lines.append(_("Need: {need}").format(need=html.escape(view.need)))
+    lines.append(_("Country: {country}").format(country=html.escape(view.country)))
+    lines.append(_("Language: {language}").format(language=html.escape(view.language)))
+    who = html.escape(view.member)
+    if view.username:
+        who += " (@" + html.escape(view.username) + ")"
+    lines.append(_("From: {member}").format(member=who))
+    if view.via_fallback:
+        lines.append(
+            _("For: {network} (its group is not set up, so it came here)").format(
+                network=html.escape(view.network)
+            )
+        )
+    if view.state == "withdrawn":
+        lines += ["", "↩️ <b>" + _("Withdrawn by the member.") + "</b>"]
+        return "\n".join(lines)
+    if view.state == "deleted":
+        lines += ["", "🗑 <b>" + _("Deleted by the member: the text is gone.") + "</b>"]
+        return "\n".join(lines)
+    if view.text is not None:
+        lines += ["", "<blockquote>" + html.escape(view.text) + "</blockquote>"]
+    lines.append("")
+    if view.state == "closed":
+        lines.append("✅ <b>" + _("Closed.") + "</b>")
+    else:
+        if claimed_by is not None:
+            lines.append("✋ " + _("Claimed by {name}.").format(name=html.escape(claimed_by)))
+        elif view.state in ("claimed", "answered"):
+            lines.append("✋ " + _("Claimed."))
+        lines.append(
+            _("Reply to this message to answer. The member sees the network's name, never yours.")
+        )
+    return "\n".join(lines)
+
+
+def card_markup(code: str, state: str) -> InlineKeyboardMarkup | None:
+    if state in ("closed", "withdrawn", "deleted"):
+        return None
+    kb = InlineKeyboardBuilder()
+    if state in ("queued", "waiting", "delivered"):
+        kb.button(text="✋ " + _("Claim"), callback_data=CardAction(op="c", r=code))
+    kb.button(text="✅ " + _("Close"), callback_data=CardAction(op="x", r=code))
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def member_state_label(state: str) -> str:
+    labels = {
+        "waiting": _("waiting"),
+        "delivered": _("delivered"),
+        "claimed": _("claimed"),
+        "answered": _("answered"),
+        "closed": _("closed"),
+        "withdrawn": _("withdrawn"),
+    }
+    return labels.get(MEMBER_STATES.get(state, state), state)
+
+
+# -- state changes -----------------------------------------------------------------------------
+
+
+class Referrals:
+    """Referral changes inside one transaction; the caller commits, then rings the doorbell."""
+
+    def __init__(self, session: AsyncSession, app: App) -> None:
+        self.session, self.app = session, app
+        self.referrals = ReferralRepo(session)
+        self.outbox = OutboxRepo(session)
+        self.groups = GroupRepo(session)
+        self.keys = KeyRepo(session, app.sealer)
+
+    @property
+    def directory(self) -> Directory:
+        directory = self.app.extras["directory"]
+        assert isinstance(directory, Directory)
+        return directory
+
+    async def submit(
+        self,
+        member: Member,
+        *,
+        need: str,
+        country: str,
+        language: str,
+        text: str,
+        username: str | None,
+        update_id: int | None,
+    ) -> Referral:
+        """Store the referral and its card's outbox row: one transaction (R4)."""
+        if update_id is not None:
+            earlier = await self.referrals.by_update(update_id)
+            if earlier is not None:
+                return earlier  # the same consent tap, replayed after a crash
+        sealer = await self.keys.get_or_create(member.id)
+        code = await self.referrals.new_code()
+        network = self.directory.network_for(country)
+        referral = await self.referrals.add(
+            Referral(
+                code=code,
+                member_id=member.id,
+                need=need,
+                country=country,
+                language=language,
+                network_id=network.id,
+                body=seal_body(sealer, code, Body(text, username)),
+                state="queued",
+                source_update_id=update_id,
+            )
+        )
+        await self.outbox.enqueue(
+            f"card:{referral.id}", referral_id=referral.id, destination="network", kind="card"
+        )
+        return referral
+
+    async def staff_reply(self, referral: Referral, text: str, update_id: int) -> bool:
+        """Relay a staff member's reply to the member; False when it was relayed already."""
+        relayed = await self._relay(referral, text, update_id, "to_member", "member")
+        if relayed and referral.state in ("queued", "waiting", "delivered", "claimed"):
+            referral.state = "answered"
+        return relayed
+
+    async def member_reply(self, referral: Referral, text: str, update_id: int) -> bool:
+        """Relay a member's answer to the group, as a reply to the card."""
+        return await self._relay(referral, text, update_id, "to_group", "card")
+
+    async def _relay(
+        self, referral: Referral, text: str, update_id: int, direction: str, destination: str
+    ) -> bool:
+        """Seal the text under the member's key and queue it; once per update (R3, R11)."""
+        if await self.referrals.relay_by_update(update_id) is not None:
+            return False
+        if referral.member_id is None:
+            return False
+        sealer = await self.keys.get_or_create(referral.member_id)
+        relay = await self.referrals.add_relay(
+            Relay(
+                referral_id=referral.id,
+                direction=direction,
+                body=sealer.seal(text.encode(), relay_aad(referral.code, direction, update_id)),
+                source_update_id=update_id,
+            )
+        )
+        await self.outbox.enqueue(
+            f"relay:{relay.id}",
+            referral_id=referral.id,
+            relay_id=relay.id,
+            destination=destination,
+            kind="relay",
+        )
+        return True
+
+    async def claim(self, referral: Referral, now: dt.datetime | None = None) -> bool:
+        if referral.state not in ("queued", "waiting", "delivered"):
+            return False
+        referral.state, referral.claimed_at = "claimed", now or utcnow()
+        return True
+
+    async def close(self, referral: Referral, now: dt.datetime | None = None) -> bool:
+        if referral.state not in OPEN_STATES:
+            return False
+        referral.state, referral.closed_at = "closed", now or utcnow()
+        await self.outbox.enqueue(
+            f"closed:{referral.id}", referral_id=referral.id, destination="member", kind="closed"
+        )
+        return True
+
+    async def withdraw(self, referral: Referral, *, delete: bool = False) -> None:
+        """The member takes the request back; with `delete`, its texts are erased too."""
+        was_open = referral.state in OPEN_STATES
+        # A card not yet posted is simply never posted.
+        await self.outbox.cancel(referral.id)
+        if delete:
+            await self.referrals.clear_texts(referral)
+            referral.state = "deleted"
+        elif was_open:
+            referral.state = "withdrawn"
+        posted = await self.posted_cards(referral.id)
+        if was_open and posted:
+            await self.outbox.enqueue(
+                f"withdrawn:{referral.id}",
+                referral_id=referral.id,
+                destination="card",
+                kind="withdrawn",
+            )
+        await self.enqueue_card_edits(referral, posted)
+
+    async def forget_member(self, member_id: int) -> int:
+        """Before /forget deletes a member: withdraw and erase their referrals, shred the key.
+
+        The rows stay as tombstones (member_id set to NULL by the foreign key), so the groups
+        are told "withdrawn by the member" and the cards lose the text. Returns how many.
+        """
+        referrals = await self.referrals.of_member_all(member_id)
+        for referral in referrals:
+            await self.withdraw(referral, delete=True)
+        await self.keys.destroy(member_id)
+        return len(referrals)
+
+    async def posted_cards(self, referral_id: int) -> list[OutboxMessage]:
+        rows = await self.session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.referral_id == referral_id,
+                OutboxMessage.kind.in_(CARD_KINDS),
+                OutboxMessage.state == "sent",
+            )
+            .order_by(OutboxMessage.id)
+        )
+        return list(rows)
+
+    async def enqueue_card_edits(
+        self, referral: Referral, cards: Iterable[OutboxMessage] | None = None
+    ) -> None:
+        """Bring every posted card of the referral up to date with its state."""
+        for card in cards if cards is not None else await self.posted_cards(referral.id):
+            await self.outbox.enqueue(
+                f"edit:{card.id}:{referral.state}",
+                referral_id=referral.id,
+                destination="card",
+                kind="edit",
+                params=json.dumps({"card": card.id}),
+            )
+
+    async def bind(self, network_id: str, chat_id: int) -> int:
+        """Bind a group and make everything that waited for one due now."""
+        await self.groups.bind(network_id, chat_id)
+        return await self.outbox.wake_waiting(utcnow())
