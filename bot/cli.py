@@ -130,12 +130,9 @@ def refuse(exc: ContentError) -> int:
 
 async def reload_guides(app: App) -> None:
     """SIGHUP: re-read the guides; on any problem keep serving the old ones."""
-    from bot.guides import LibraryHolder
     from bot.guides.cli import shown
 
-    holder = app.extras.get("library")
-    if not isinstance(holder, LibraryHolder):
-        return
+    holder = app.library
     try:
         library = await holder.reload()
     except ContentError as exc:

@@ -15,7 +15,7 @@ from bot.middlewares.db import Transaction
 from bot.middlewares.member import MemberMiddleware
 from bot.middlewares.throttle import MemoryCounter, RedisCounter, Throttle
 from bot.routers import routers
-from bot.safety.service import SafetyUpdates, get_safety
+from bot.safety.service import SafetyUpdates
 
 FSM_TTL = 24 * 3600
 
@@ -54,13 +54,14 @@ def build_dispatcher(
         app=app,
         settings=app.settings,
         sealer=app.sealer,
-        **app.extras,
+        directory=app.directory,
+        library=app.library,
+        safety=app.safety,
     )
     dp.update.outer_middleware(Transaction(app.sessions))
     dp.update.outer_middleware(MemberMiddleware(app.settings.default_language))
     # Inside the transaction: message ids of private chats, kept 48 h for "Clear this chat".
-    dp["safety"] = safety = get_safety(app)
-    dp.update.outer_middleware(SafetyUpdates(safety))
+    dp.update.outer_middleware(SafetyUpdates(app.safety))
     MemberI18nMiddleware(build_i18n(app)).setup(dp)
     if app.settings.flood_limit:
         counter: MemoryCounter | RedisCounter = MemoryCounter()

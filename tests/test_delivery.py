@@ -163,7 +163,7 @@ async def test_permanent_server_errors_end_dead_with_an_alert(
     cards = [r for r in await outbox_rows(app) if r.kind == "card"]
     assert [r.state for r in cards] == ["dead"]
     # /healthz shows the dead letter (R36).
-    report = await app.extras["health_probes"]["outbox"]()
+    report = await app.health_probes["outbox"]()
     assert report["dead"] == 1 and report["pending"] == 0
     assert cards[0].failures == 4
     telegram.faults.clear()

@@ -42,8 +42,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def holder(app: App) -> LibraryHolder:
-    library = app.extras["library"]
-    assert isinstance(library, LibraryHolder)
+    library = app.library
     return library
 
 

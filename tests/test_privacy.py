@@ -15,7 +15,6 @@ from bot.app import App
 from bot.config import LANGUAGES, PROJECT_ROOT
 from bot.devtools.localapi import FakeTelegram
 from bot.referrals.service import body_aad
-from bot.safety.service import get_safety
 from bot.telegram.intake import Intake
 from storage.crypto import DataKeys, Sealer, decode_key
 from storage.models import Base, Member, Referral
@@ -288,7 +287,7 @@ async def test_forget_leaves_no_row_and_a_backup_cannot_be_read(
     assert not [t for t in opened if REQUEST in t or STAFF_REPLY in t or ANSWER in t]
     # And nothing of it sits in the live database's files in the clear, nor the member's
     # pseudonym: deleted rows are zeroed and the write-ahead log emptied after the commit.
-    await get_safety(app).close()
+    await app.safety.close()
     live = db_file(app)
     raw = read_if_exists(live) + read_if_exists(live.with_name(live.name + "-wal"))
     for secret in (REQUEST, STAFF_REPLY, ANSWER, member["public_id"]):

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from bot.app import App
 from bot.devtools.localapi import FakeTelegram
-from bot.safety.service import Prefs, Safety, _with_first_line, get_safety
+from bot.safety.service import Prefs, Safety, _with_first_line
 from bot.telegram.intake import Intake
 from storage.models import MemberSafety, MessageSighting
 from tests.fakes import Chat
@@ -36,7 +36,7 @@ class Clock:
 @pytest.fixture
 def clock(app: App) -> Clock:
     fake = Clock(T0)
-    get_safety(app).clock = fake
+    app.safety.clock = fake
     return fake
 
 
@@ -421,7 +421,7 @@ async def test_ids_wait_in_memory_while_the_database_is_away(
 ) -> None:
     """A failed background flush keeps the ids (and logs only a count); the next one stores."""
     await chat.say("/start")
-    safety = get_safety(app)
+    safety = app.safety
     sessions = safety.sessions
 
     class Down:

@@ -189,7 +189,7 @@ async def _chat(settings: Settings, lang: str) -> int:
     telegram.chat(DEMO_GROUP, "supergroup", title="Network staff (demo)")
     async with app.sessions.begin() as session:
         bound = {g.network_id for g in await GroupRepo(session).all() if g.active}
-        for network in app.extras["directory"].networks:
+        for network in app.directory.networks:
             if network.id not in bound:
                 await Referrals(session, app).bind(network.id, DEMO_GROUP)
     delivery = Delivery(app, bot, build_i18n(app))

@@ -41,7 +41,6 @@ from bot.referrals.service import (
     Referrals,
     RequestAction,
     country_label,
-    doorbell,
     member_state_label,
     need_label,
     network_label,
@@ -409,7 +408,7 @@ async def send_request(
             update_id=event_update.update_id,
         )
         code = referral.code
-    doorbell(app).ring()
+    app.doorbell.ring()
     await clear_ask(state)
     network = directory.network_for(country).name
     kb = InlineKeyboardBuilder()

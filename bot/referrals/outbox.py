@@ -60,7 +60,6 @@ from bot.referrals.service import (
     card_markup,
     card_text,
     card_view,
-    doorbell,
     network_label,
     open_body,
     open_relay,
@@ -120,17 +119,15 @@ class Delivery:
     owner: str = field(default_factory=lambda: secrets.token_hex(8))
 
     def __post_init__(self) -> None:
-        self.bell = doorbell(self.app)
+        self.bell = self.app.doorbell
         self.blocked: dict[int, dt.datetime] = {}
         self._chats = asyncio.Semaphore(self.config.chats_at_once)
         # Reported by /healthz in webhook mode (R36): lag, waiting and dead letters.
-        self.app.extras.setdefault("health_probes", {})["outbox"] = self.health
+        self.app.health_probes["outbox"] = self.health
 
     @property
     def directory(self) -> Directory:
-        directory = self.app.extras["directory"]
-        assert isinstance(directory, Directory)
-        return directory
+        return self.app.directory
 
     @property
     def staff_language(self) -> str:

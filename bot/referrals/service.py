@@ -12,7 +12,6 @@ only when the member chose to share it, R24).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import html
 import json
@@ -67,31 +66,6 @@ class RequestAction(CallbackData, prefix="rq"):
     r: str = ""
 
 
-class Doorbell:
-    """Wakes the delivery worker at once after a commit that owes Telegram a message."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def ring(self) -> None:
-        self._event.set()
-
-    async def wait(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._event.wait(), timeout=max(seconds, 0.0))
-        except TimeoutError:
-            return
-        finally:
-            self._event.clear()
-
-
-def doorbell(app: App) -> Doorbell:
-    bell = app.extras.get("doorbell")
-    if not isinstance(bell, Doorbell):
-        bell = app.extras["doorbell"] = Doorbell()
-    return bell
-
-
 def ring_after_commit(session: AsyncSession, app: App) -> None:
     """Ring the doorbell once this update's transaction commits (never before: the worker
     would look, find nothing yet, and sleep)."""
@@ -99,7 +73,7 @@ def ring_after_commit(session: AsyncSession, app: App) -> None:
     if sync.info.get("doorbell"):
         return
     sync.info["doorbell"] = True
-    bell = doorbell(app)
+    bell = app.doorbell
 
     def ring(_session: object) -> None:
         sync.info.pop("doorbell", None)
@@ -320,9 +294,7 @@ class Referrals:
 
     @property
     def directory(self) -> Directory:
-        directory = self.app.extras["directory"]
-        assert isinstance(directory, Directory)
-        return directory
+        return self.app.directory
 
     async def submit(
         self,

@@ -71,7 +71,6 @@ TEXT_LIMIT, CAPTION_LIMIT = 4096, 1024
 PREFS_TTL = 10.0
 MAX_CACHED = 10_000
 MAX_PENDING = 10_000
-EXTRAS_KEY = "safety"
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ _scope: ContextVar[int | None] = ContextVar("safety_scope", default=None)
 
 
 class Safety:
-    """One per process (`App.extras["safety"]`): pending message ids and a settings cache."""
+    """One per process (`App.safety`): pending message ids and a settings cache."""
 
     def __init__(self, app: App, clock: Clock = utcnow) -> None:
         self.sessions = app.sessions
@@ -415,26 +414,17 @@ class SafetyUpdates(BaseMiddleware):
         return result
 
 
-def get_safety(app: App) -> Safety:
-    safety = app.extras.get(EXTRAS_KEY)
-    if not isinstance(safety, Safety):
-        safety = app.extras[EXTRAS_KEY] = Safety(app)
-    return safety
-
-
 def install(bot: Bot, app: App) -> Safety:
     """Call wherever a Bot is built: records outgoing ids and applies discreet mode."""
-    safety = get_safety(app)
+    safety = app.safety
     if not any(isinstance(m, SafetyRequests) for m in bot.session.middleware):
         bot.session.middleware(SafetyRequests(safety))
     return safety
 
 
 async def close(app: App) -> None:
-    safety = app.extras.get(EXTRAS_KEY)
-    if isinstance(safety, Safety):
-        with contextlib.suppress(Exception):
-            await safety.close()
+    with contextlib.suppress(Exception):
+        await app.safety.close()
 
 
 # -- /forget ---------------------------------------------------------------------------------
@@ -455,7 +445,7 @@ async def forget_member(
     from storage.models import OutboxMessage
     from storage.repositories import MemberRepo
 
-    safety = get_safety(app)
+    safety = app.safety
     await safety.clear_chat(bot, session, member.id, chat_id)
     # Withdraws and erases their referrals (networks are told), and destroys their data key.
     if await Referrals(session, app).forget_member(member.id):

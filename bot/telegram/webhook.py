@@ -87,7 +87,7 @@ class WebhookServer:
         if self.app.settings.redis_url:
             report["redis"] = await _redis_status(self.app.settings.redis_url)
             healthy = healthy and report["redis"] == "ok"
-        for name, probe in self.app.extras.get("health_probes", {}).items():
+        for name, probe in self.app.health_probes.items():
             report[name] = await probe()
         return web.Response(
             status=200 if healthy else 503,

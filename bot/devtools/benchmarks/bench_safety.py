@@ -11,7 +11,7 @@ from aiogram import Bot
 from bot.app import App, create_app
 from bot.devtools.benchmarks import Result, bench_settings, local_bot, summary, timed_async
 from bot.devtools.localapi import FakeTelegram
-from bot.safety.service import Prefs, get_safety, install, purge
+from bot.safety.service import Prefs, install, purge
 from storage.models import InboxUpdate, Member, MessageSighting, utcnow
 from storage.repositories import SafetyRepo
 
@@ -50,7 +50,7 @@ async def sends(app: App) -> list[Result]:
 async def exit_and_purge(app: App) -> list[Result]:
     telegram = FakeTelegram()
     bot = local_bot(telegram)
-    safety = get_safety(app)
+    safety = app.safety
     now = utcnow()
     async with app.sessions.begin() as session:
         member = (await session.get(Member, 1)) or Member(public_id="BENCH1", telegram_id=MEMBER)
@@ -95,7 +95,7 @@ async def exit_and_purge(app: App) -> list[Result]:
 
 
 async def pins(app: App) -> list[Result]:
-    safety = get_safety(app)
+    safety = app.safety
     stored = await safety.hash_pin(1, "482913")
     samples = await timed_async(lambda: safety.check_pin(1, "482913", stored), 20)
     return summary("PIN check (scrypt n=2^14, in a thread)", samples)
