@@ -6,21 +6,16 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 
 from bot.i18n import _
-from bot.ui.keyboards import Menu, main_menu
-from bot.ui.screens import ack, show
+from bot.ui.keyboards import main_menu
+from bot.ui.screens import stale_button
 
 router = Router(name=__name__)
-
-
-@router.callback_query(Menu.filter())
-async def coming_soon(query: CallbackQuery) -> None:
-    await ack(query, _("Coming soon."), alert=True)
 
 
 @router.callback_query()
 async def unknown_button(query: CallbackQuery) -> None:
     # Stale buttons from an old message, or forged data: never trust it, just lead back.
-    await show(query, _("This button does not work any more. Here is the main menu."), main_menu())
+    await stale_button(query)
 
 
 @router.message(F.text.startswith("/"))

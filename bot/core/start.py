@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.i18n import _
 from bot.safety.handlers import checkup_offer
 from bot.ui.keyboards import Menu, main_menu
-from bot.ui.screens import show
+from bot.ui.screens import menu_text, show
 
 router = Router(name=__name__)
 
@@ -26,10 +26,6 @@ def welcome_text(settings: Settings) -> str:
         "• send a private request to a regional network.\n\n"
         "I never ask for your real name, phone number or documents. Choose an option below."
     ).format(org=html.escape(settings.org_name))
-
-
-def menu_text() -> str:
-    return _("What would you like to do?")
 
 
 @router.message(CommandStart())

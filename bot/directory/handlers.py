@@ -28,12 +28,11 @@ from bot.directory.countries import (
     country_chosen,
     country_name,
     current_language,
-    stale,
 )
 from bot.directory.model import GLOBAL, Directory, Network, Service, country_codes
 from bot.i18n import _, ngettext
-from bot.ui.keyboards import Menu, menu_button
-from bot.ui.screens import show
+from bot.ui.keyboards import Menu, menu_button, pager
+from bot.ui.screens import show, stale_button
 from storage.models import Member
 
 router = Router(name=__name__)
@@ -203,7 +202,7 @@ async def services_country_chosen(
 @router.callback_query(NeedMenu.filter())
 async def show_needs(query: CallbackQuery, callback_data: NeedMenu, directory: Directory) -> None:
     if callback_data.c not in country_codes():
-        await stale(query)
+        await stale_button(query)
         return
     text, markup = needs_screen(directory, callback_data.c, current_language())
     await show(query, text, markup)
@@ -216,13 +215,13 @@ async def show_matches(
     country, need_id, page = callback_data.c, callback_data.n, callback_data.p
     need = directory.need(need_id)
     if country not in country_codes() or (need is None and need_id != ALL) or page < 0:
-        await stale(query)
+        await stale_button(query)
         return
     lang = current_language()
     matches = directory.services(country, None if need is None else need.id)
     pages = max(1, math.ceil(len(matches) / PAGE_SIZE))
     if page >= pages:
-        await stale(query)
+        await stale_button(query)
         return
     where = html.escape(country_name(country, lang))
     what = html.escape(need.name(lang)) if need else None
@@ -253,16 +252,15 @@ async def show_matches(
     cards = "\n\n".join(card(s, directory, lang) for s in shown)
     text = f"{title}\n{count}\n\n{cards}"
     contact_buttons(kb, shown)
-    nav = InlineKeyboardBuilder()
-    if page > 0:
-        nav.button(
-            text="◀ " + _("Back"), callback_data=ServicePage(c=country, n=need_id, p=page - 1)
+    kb.row(
+        *pager(
+            page,
+            pages,
+            lambda p: ServicePage(c=country, n=need_id, p=p),
+            "◀ " + _("Back"),
+            _("More") + " ▶",
         )
-    if page < pages - 1:
-        nav.button(
-            text=_("More") + " ▶", callback_data=ServicePage(c=country, n=need_id, p=page + 1)
-        )
-    kb.attach(nav)
+    )
     kb.row(button("↩ " + _("Other needs"), back))
     kb.row(button("✉️ " + _("Ask a network"), Menu(section="ask")))
     kb.row(menu_button())

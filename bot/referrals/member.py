@@ -49,7 +49,7 @@ from bot.referrals.service import (
     ring_after_commit,
 )
 from bot.ui.keyboards import Menu, main_menu, menu_button
-from bot.ui.screens import ack, show
+from bot.ui.screens import ack, show, stale_button
 from storage.crypto import Sealer
 from storage.models import Member, Referral
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
@@ -659,9 +659,7 @@ async def request_action(
             query, _("Request {code} is deleted.").format(code=referral.code), back.as_markup()
         )
     else:
-        await show(
-            query, _("This button does not work any more. Here is the main menu."), main_menu()
-        )
+        await stale_button(query)
 
 
 # Last: after every text step of this router.

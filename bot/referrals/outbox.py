@@ -46,7 +46,6 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardMarkup, ReplyParameters
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
@@ -65,7 +64,7 @@ from bot.referrals.service import (
     open_relay,
 )
 from storage.crypto import Sealer
-from storage.models import Member, NetworkGroup, OutboxMessage, Referral, Relay, utcnow
+from storage.models import Member, OutboxMessage, Referral, utcnow
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
 
 log = logging.getLogger(__name__)
@@ -324,12 +323,7 @@ class Delivery:
         card = await OutboxRepo(session).card_of(referral.id)
         if card is None or card.sent_chat_id is None:
             return card, False
-        live = await session.scalar(
-            select(func.count())
-            .select_from(NetworkGroup)
-            .where(NetworkGroup.chat_id == card.sent_chat_id, NetworkGroup.active.is_(True))
-        )
-        return card, bool(live)
+        return card, await GroupRepo(session).is_live(card.sent_chat_id)
 
     async def _plan_group(
         self,
@@ -445,11 +439,7 @@ class Delivery:
 
     async def _park(self, session: AsyncSession, row: OutboxMessage, referral: Referral) -> None:
         """No group at all: wait for a /bind, and tell admins once per waiting spell."""
-        others = await session.scalar(
-            select(func.count())
-            .select_from(Referral)
-            .where(Referral.state == "waiting", Referral.id != referral.id)
-        )
+        others = await ReferralRepo(session).others_waiting(referral.id)
         row.state, row.lease_until, row.lease_owner = "waiting", None, None
         row.in_flight = False
         if referral.state == "queued":
@@ -548,9 +538,7 @@ class Delivery:
             row.sent_chat_id, row.message_id, row.sent_at = chat_id, message_id, now
             if row.relay_id is not None:
                 # Delivered: the relayed text is not kept any longer (retention, issue 6).
-                await session.execute(
-                    update(Relay).where(Relay.id == row.relay_id).values(body=None)
-                )
+                await ReferralRepo(session).drop_relay_text(row.relay_id)
             if row.kind != "card" or row.referral_id is None:
                 return
             referral = await session.get(Referral, row.referral_id)

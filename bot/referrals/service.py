@@ -25,7 +25,7 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from babel import Locale
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import event, select
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
@@ -418,16 +418,7 @@ class Referrals:
         return len(referrals)
 
     async def posted_cards(self, referral_id: int) -> list[OutboxMessage]:
-        rows = await self.session.scalars(
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.referral_id == referral_id,
-                OutboxMessage.kind.in_(CARD_KINDS),
-                OutboxMessage.state == "sent",
-            )
-            .order_by(OutboxMessage.id)
-        )
-        return list(rows)
+        return await self.outbox.posted_cards(referral_id, CARD_KINDS)
 
     async def enqueue_card_edits(
         self, referral: Referral, cards: Iterable[OutboxMessage] | None = None

@@ -33,7 +33,7 @@ from bot.ui.keyboards import (
     main_menu,
     menu_button,
 )
-from bot.ui.screens import ack, show
+from bot.ui.screens import ack, menu_text, show, stale_button
 from storage.models import Member, MemberSafety
 from storage.repositories import SafetyRepo
 
@@ -192,9 +192,7 @@ async def show_checkup(
         await show(query, welcome_text(settings), main_menu())
         return
     if not 0 <= callback_data.page < len(checkup_pages(settings, i18n.current_locale)):
-        await show(
-            query, _("This button does not work any more. Here is the main menu."), main_menu()
-        )
+        await stale_button(query)
         return
     text, markup = checkup_screen(settings, i18n.current_locale, callback_data.page)
     await show(query, text, markup)
@@ -339,9 +337,7 @@ async def change_discreet(
         or query.message is None
         or callback_data.op not in ("show", "mode", "protect")
     ):
-        await show(
-            query, _("This button does not work any more. Here is the main menu."), main_menu()
-        )
+        await stale_button(query)
         return
     if callback_data.op == "show":
         row = await SafetyRepo(session).settings(member.id)
@@ -474,9 +470,7 @@ async def pin_menu(
     state: FSMContext,
 ) -> None:
     if member is None or callback_data.op not in ("show", "set", "remove"):
-        await show(
-            query, _("This button does not work any more. Here is the main menu."), main_menu()
-        )
+        await stale_button(query)
         return
     row = await SafetyRepo(session).settings(member.id)
     has_pin = row is not None and row.pin is not None
@@ -605,10 +599,6 @@ async def pin_unlock(
         kb.button(text="📂 " + _("Open “My requests”"), callback_data=resume)
     kb.row(menu_button())
     await message.answer(_("Unlocked."), reply_markup=kb.as_markup())
-
-
-def menu_text() -> str:
-    return _("What would you like to do?")
 
 
 # -- the PIN in front of "My requests" (bot/referrals/member.py)

@@ -47,12 +47,21 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, Message, MessageEntity, MessageId, TelegramObject, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.text_decorations import markdown_decoration
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _
+from bot.telegram.html import utf16_len
+from storage.db import checkpoint
 from storage.models import utcnow
-from storage.repositories import SafetyRepo
+from storage.repositories import (
+    InboxRepo,
+    LeaseRepo,
+    MemberRepo,
+    OutboxRepo,
+    ReferralRepo,
+    SafetyRepo,
+)
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -161,7 +170,7 @@ class Safety:
     async def _truncate_wal(self) -> None:
         try:
             async with self.sessions() as session:
-                await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+                await checkpoint(session)
         except Exception as exc:  # best effort: the daily purge checkpoints again
             log.info("checkpoint failed: %s", type(exc).__name__)
 
@@ -290,7 +299,7 @@ async def _delete(bot: Bot, chat_id: int, ids: Sequence[int]) -> bool:
 def _plain_length(text: str, parse_mode: str | None) -> int:
     if parse_mode == "HTML":
         text = html.unescape(re.sub(r"<[^>]*>", "", text))
-    return len(text.encode("utf-16-le")) // 2
+    return utf16_len(text)
 
 
 def _with_first_line(
@@ -319,7 +328,7 @@ def _with_first_line(
         return {}
     if text.startswith(prefix):  # a feature re-sent a text that already has it
         return {}
-    added = len((line + "\n\n").encode("utf-16-le")) // 2
+    added = utf16_len(line + "\n\n")
     if _plain_length(text, parse_mode) + added > limit:
         return {}  # delivering the message matters more than its first line
     changes: dict[str, Any] = {key: prefix + text}
@@ -439,11 +448,7 @@ async def forget_member(
     are told "withdrawn by the member"; destroying the data key shreds every text sealed
     with it, including copies in backups of the main database (see storage/keystore.py).
     """
-    from sqlalchemy import update
-
     from bot.referrals.service import Referrals, ring_after_commit
-    from storage.models import OutboxMessage
-    from storage.repositories import MemberRepo
 
     safety = app.safety
     await safety.clear_chat(bot, session, member.id, chat_id)
@@ -451,21 +456,7 @@ async def forget_member(
     if await Referrals(session, app).forget_member(member.id):
         ring_after_commit(session, app)
     # Delivered messages remember the chat they went to: for a member, their Telegram id.
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.chat_id == member.telegram_id, OutboxMessage.state.in_(OWED))
-        .values(state="cancelled")
-    )
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.sent_chat_id == member.telegram_id)
-        .values(sent_chat_id=None, message_id=None)
-    )
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.chat_id == member.telegram_id)
-        .values(chat_id=None)
-    )
+    await OutboxRepo(session).forget_chat(member.telegram_id, OWED)
     repo = SafetyRepo(session)
     await repo.drop_sightings(member.id)
     await repo.drop_settings(member.id)
@@ -490,57 +481,24 @@ OWED = ("pending", "waiting")
 
 async def purge(app: App, now: dt.datetime | None = None) -> dict[str, int]:
     """One retention pass; safe to repeat and to run on several instances at once."""
-    from sqlalchemy import delete, exists, select, update
-
-    from storage.models import InboxUpdate, Member, OutboxMessage, Referral, Relay
-
     now = now or utcnow()
     counts: dict[str, int] = {}
-
-    def rows(result: Any) -> int:
-        return int(getattr(result, "rowcount", 0) or 0)
-
     async with app.sessions.begin() as session:
         counts["message_ids"] = await SafetyRepo(session).purge_sightings(now - WINDOW)
-        counts["inbox"] = rows(
-            await session.execute(
-                delete(InboxUpdate).where(
-                    (
-                        InboxUpdate.handled_at.is_not(None)
-                        & (InboxUpdate.handled_at < now - INBOX_REPEATS)
-                    )
-                    | (InboxUpdate.received_at < now - INBOX_MAX)
-                )
-            )
-        )
+        counts["inbox"] = await InboxRepo(session).purge(now - INBOX_REPEATS, now - INBOX_MAX)
+        referrals = ReferralRepo(session)
         # Withdrawn and deleted requests carry no closing date: their clock starts now.
-        await session.execute(
-            update(Referral)
-            .where(Referral.state.in_(TERMINAL_STATES), Referral.closed_at.is_(None))
-            .values(closed_at=now)
+        await referrals.stamp_closed(TERMINAL_STATES, now)
+        counts["referrals"] = await referrals.purge_closed(
+            TERMINAL_STATES, now - dt.timedelta(days=app.settings.retention_days)
         )
-        counts["referrals"] = rows(
-            await session.execute(
-                delete(Referral).where(
-                    Referral.state.in_(TERMINAL_STATES),
-                    Referral.closed_at < now - dt.timedelta(days=app.settings.retention_days),
-                )
-            )
+        counts["relay_texts"] = await referrals.drop_delivered_relay_texts(
+            ("sent", "dead", "cancelled")
         )
-        # A relayed text is needed only until it is delivered (or given up on).
-        delivered = select(OutboxMessage.id).where(
-            OutboxMessage.relay_id == Relay.id,
-            OutboxMessage.state.in_(("sent", "dead", "cancelled")),
-        )
-        counts["relay_texts"] = rows(
-            await session.execute(
-                update(Relay).where(Relay.body.is_not(None), exists(delivered)).values(body=None)
-            )
-        )
-        known = set(await session.scalars(select(Member.id)))
+        known = await MemberRepo(session).all_ids()
     if app.settings.is_sqlite:
         async with app.sessions() as session:
-            await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            await checkpoint(session)
     counts["orphan_keys"] = 0
     if app.keystore is not None:
         for member_id in await app.keystore.members(created_before=now - ORPHAN_KEY_AGE):
@@ -554,8 +512,6 @@ async def purge_if_due(
     app: App, holder: str, now: dt.datetime | None = None
 ) -> dict[str, int] | None:
     """Run the daily pass unless some instance has run it in the last day (a lease row)."""
-    from storage.repositories import LeaseRepo
-
     async with app.sessions.begin() as session:
         if not await LeaseRepo(session).acquire(PURGE_LEASE, holder, PURGE_EVERY):
             return None

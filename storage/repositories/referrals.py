@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -39,6 +39,15 @@ class GroupRepo:
     async def active_chat(self, network_id: str) -> int | None:
         group = await self.get(network_id)
         return group.chat_id if group is not None and group.active else None
+
+    async def is_live(self, chat_id: int) -> bool:
+        """Whether the chat is still the active group of some bound network."""
+        live = await self.session.scalar(
+            select(func.count())
+            .select_from(NetworkGroup)
+            .where(NetworkGroup.chat_id == chat_id, NetworkGroup.active.is_(True))
+        )
+        return bool(live)
 
     async def bind(self, network_id: str, chat_id: int) -> None:
         group = await self.get(network_id)
@@ -146,6 +155,42 @@ class ReferralRepo:
         )
         return rows.all()
 
+    async def others_waiting(self, referral_id: int) -> int:
+        """Referrals other than this one that wait for a group."""
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(Referral)
+            .where(Referral.state == "waiting", Referral.id != referral_id)
+        )
+        return int(count or 0)
+
+    async def stamp_closed(self, states: Sequence[str], now: dt.datetime) -> None:
+        """Give finished referrals without a closing date one: their retention clock starts."""
+        await self.session.execute(
+            update(Referral)
+            .where(Referral.state.in_(states), Referral.closed_at.is_(None))
+            .values(closed_at=now)
+        )
+
+    async def purge_closed(self, states: Sequence[str], before: dt.datetime) -> int:
+        result = await self.session.execute(
+            delete(Referral).where(Referral.state.in_(states), Referral.closed_at < before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def drop_relay_text(self, relay_id: int) -> None:
+        await self.session.execute(update(Relay).where(Relay.id == relay_id).values(body=None))
+
+    async def drop_delivered_relay_texts(self, done_states: Sequence[str]) -> int:
+        """A relayed text is needed only until it is delivered (or given up on)."""
+        delivered = select(OutboxMessage.id).where(
+            OutboxMessage.relay_id == Relay.id, OutboxMessage.state.in_(done_states)
+        )
+        result = await self.session.execute(
+            update(Relay).where(Relay.body.is_not(None), exists(delivered)).values(body=None)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def relay_by_update(self, update_id: int) -> Relay | None:
         return await self.session.scalar(select(Relay).where(Relay.source_update_id == update_id))
 
@@ -244,6 +289,35 @@ class OutboxRepo:
             )
             .order_by(OutboxMessage.id)
             .limit(1)
+        )
+
+    async def posted_cards(self, referral_id: int, kinds: Sequence[str]) -> list[OutboxMessage]:
+        rows = await self.session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.referral_id == referral_id,
+                OutboxMessage.kind.in_(kinds),
+                OutboxMessage.state == "sent",
+            )
+            .order_by(OutboxMessage.id)
+        )
+        return list(rows)
+
+    async def forget_chat(self, chat_id: int, owed: Sequence[str]) -> None:
+        """A forgotten member: messages owed to their chat are cancelled, and no row keeps
+        their Telegram id (delivered messages remember the chat they went to)."""
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.chat_id == chat_id, OutboxMessage.state.in_(owed))
+            .values(state="cancelled")
+        )
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.sent_chat_id == chat_id)
+            .values(sent_chat_id=None, message_id=None)
+        )
+        await self.session.execute(
+            update(OutboxMessage).where(OutboxMessage.chat_id == chat_id).values(chat_id=None)
         )
 
     async def posted(self, chat_id: int, message_id: int) -> OutboxMessage | None:
