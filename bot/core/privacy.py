@@ -15,7 +15,7 @@ from bot.app import App
 from bot.config import Settings
 from bot.i18n import _
 from bot.safety.handlers import CheckUp, Discreet, PinMenu
-from bot.safety.service import forget_member
+from bot.safety.retention import forget_member
 from bot.ui.keyboards import Menu, back_to_menu, clear_chat_button, main_menu, menu_button
 from bot.ui.screens import ack, show
 from storage.models import Member

@@ -51,7 +51,7 @@ from bot.referrals.service import (
 from bot.ui.keyboards import Menu, main_menu, menu_button
 from bot.ui.screens import ack, show, stale_button
 from storage.crypto import Sealer
-from storage.models import Member, Referral
+from storage.models import Destination, Member, Referral, ReferralState
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
 
 router = Router(name=__name__)
@@ -226,7 +226,7 @@ async def reply_target(
     if member is None or replied is None:
         return None
     posted = await OutboxRepo(session).posted(message.chat.id, replied.message_id)
-    if posted is None or posted.referral_id is None or posted.destination != "member":
+    if posted is None or posted.referral_id is None or posted.destination != Destination.MEMBER:
         return None
     referral = await ReferralRepo(session).get(posted.referral_id)
     return referral if referral is not None and referral.member_id == member.id else None
@@ -562,7 +562,7 @@ async def detail_screen(
     if body is not None:
         lines += ["", "<blockquote>" + html.escape(body.text) + "</blockquote>"]
     kb = InlineKeyboardBuilder()
-    if referral.state in ("delivered", "claimed", "answered"):
+    if referral.state in (ReferralState.DELIVERED, ReferralState.CLAIMED, ReferralState.ANSWERED):
         kb.button(text="↩️ " + _("Reply"), callback_data=RequestAction(op="r", r=referral.code))
     if referral.state in OPEN_STATES:
         kb.button(text="⏹ " + _("Withdraw"), callback_data=RequestAction(op="w", r=referral.code))

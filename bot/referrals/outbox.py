@@ -30,6 +30,7 @@ import random
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from aiogram import Bot
@@ -64,11 +65,28 @@ from bot.referrals.service import (
     open_relay,
 )
 from storage.crypto import Sealer
-from storage.models import Member, OutboxMessage, Referral, utcnow
+from storage.models import (
+    Destination,
+    Member,
+    OutboxKind,
+    OutboxMessage,
+    OutboxState,
+    Referral,
+    ReferralState,
+    utcnow,
+)
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
+
+
+class AlertReason(StrEnum):
+    """Why admins get a private alert."""
+
+    WAITING = "waiting"  # a request waits: no group for its network, and no fallback
+    DEAD = "dead"  # a message was given up on
+    REFUSED = "refused"  # a group stopped accepting the bot's messages
 
 
 @dataclass(frozen=True)
@@ -90,8 +108,8 @@ class Plan:
     """One Telegram call the worker is about to make for one outbox row."""
 
     row_id: int
-    kind: str
-    destination: str
+    kind: OutboxKind
+    destination: Destination
     chat_id: int
     text: str
     markup: InlineKeyboardMarkup | None = None
@@ -138,9 +156,9 @@ class Delivery:
             outbox = OutboxRepo(session)
             due = await outbox.next_due()
             return {
-                "pending": await outbox.count("pending"),
-                "waiting_for_a_group": await outbox.count("waiting"),
-                "dead": await outbox.count("dead"),
+                "pending": await outbox.count(OutboxState.PENDING),
+                "waiting_for_a_group": await outbox.count(OutboxState.WAITING),
+                "dead": await outbox.count(OutboxState.DEAD),
                 "lag_seconds": round(max((now - due).total_seconds(), 0.0), 1) if due else 0,
             }
 
@@ -242,16 +260,16 @@ class Delivery:
         self, session: AsyncSession, row: OutboxMessage, now: dt.datetime
     ) -> Plan | None:
         """Decide the chat and the text; may instead park, cancel or bury the row."""
-        if row.destination == "admin":
+        if row.destination == Destination.ADMIN:
             return self._plan_alert(row)
         referral = (
             await session.get(Referral, row.referral_id) if row.referral_id is not None else None
         )
         if referral is None:
-            _finish(row, "cancelled", "referral gone")
+            _finish(row, OutboxState.CANCELLED, "referral gone")
             return None
         # Sticky: once an attempt's outcome was unknown, every later send says "(repeat)".
-        row.repeat = row.repeat or (row.in_flight and row.kind != "edit")
+        row.repeat = row.repeat or (row.in_flight and row.kind != OutboxKind.EDIT)
         member = (
             await session.get(Member, referral.member_id)
             if referral.member_id is not None
@@ -259,13 +277,13 @@ class Delivery:
         )
         keys = KeyRepo(session, self.app.sealer)
         sealer = await keys.get(member.id) if member is not None else None
-        if row.destination == "member":
+        if row.destination == Destination.MEMBER:
             return await self._plan_member(session, row, referral, member, sealer)
         return await self._plan_group(session, row, referral, member, sealer, now)
 
     def _plan_alert(self, row: OutboxMessage) -> Plan | None:
         if row.chat_id is None:
-            _finish(row, "cancelled", "no admin chat")
+            _finish(row, OutboxState.CANCELLED, "no admin chat")
             return None
         params = json.loads(row.params or "{}")
         with self.i18n.context(), self.i18n.use_locale(self.staff_language):
@@ -281,16 +299,16 @@ class Delivery:
         sealer: Sealer | None,
     ) -> Plan | None:
         if member is None:
-            _finish(row, "cancelled", "member gone")
+            _finish(row, OutboxState.CANCELLED, "member gone")
             return None
         lang = member.language or referral.language
         network = network_label(self.directory, referral.group_network_id or referral.network_id)
         with self.i18n.context(), self.i18n.use_locale(lang):
-            if row.kind == "relay":
+            if row.kind == OutboxKind.RELAY:
                 relay = await ReferralRepo(session).get_relay(row.relay_id or 0)
                 text = open_relay(sealer, referral, relay) if relay is not None else None
                 if text is None:
-                    _finish(row, "cancelled", "text deleted")
+                    _finish(row, OutboxState.CANCELLED, "text deleted")
                     return None
                 body = relay_to_member_text(network, referral.code, text, row.repeat)
                 kb = InlineKeyboardBuilder()
@@ -300,10 +318,10 @@ class Delivery:
                 return Plan(
                     row.id, row.kind, row.destination, member.telegram_id, body, kb.as_markup()
                 )
-            if row.kind == "closed":
+            if row.kind == OutboxKind.CLOSED:
                 body = closed_text(network, referral.code)
                 return Plan(row.id, row.kind, row.destination, member.telegram_id, body)
-        _finish(row, "cancelled", "unknown kind")
+        _finish(row, OutboxState.CANCELLED, "unknown kind")
         return None
 
     async def _resolve_group(
@@ -338,9 +356,9 @@ class Delivery:
         lang = self.staff_language
         with self.i18n.context(), self.i18n.use_locale(lang):
             view = card_view(self.directory, referral, member, body, lang)
-            if row.kind == "card":
+            if row.kind == OutboxKind.CARD:
                 if referral.state not in OPEN_STATES:
-                    _finish(row, "cancelled", "withdrawn")
+                    _finish(row, OutboxState.CANCELLED, "withdrawn")
                     return None
                 target = await self._resolve_group(session, referral)
                 if target is None:
@@ -357,7 +375,7 @@ class Delivery:
                     card_markup(referral.code, referral.state),
                     group_network=group_network,
                 )
-            if row.kind == "escalation":
+            if row.kind == OutboxKind.ESCALATION:
                 chat_or_none = await GroupRepo(session).active_chat(GLOBAL)
                 first = await OutboxRepo(session).card_of(referral.id)
                 if (
@@ -365,7 +383,7 @@ class Delivery:
                     or referral.state not in OPEN_STATES
                     or (first is not None and first.sent_chat_id == chat_or_none)
                 ):
-                    _finish(row, "cancelled", "no other fallback group")
+                    _finish(row, OutboxState.CANCELLED, "no other fallback group")
                     return None
                 hours = max(1, self.app.settings.referral_escalate_after // 3600)
                 return Plan(
@@ -377,11 +395,11 @@ class Delivery:
                     card_markup(referral.code, referral.state),
                     group_network=GLOBAL,
                 )
-            if row.kind == "edit":
+            if row.kind == OutboxKind.EDIT:
                 card_id = int(json.loads(row.params or "{}").get("card", 0))
                 card = await OutboxRepo(session).get(card_id)
                 if card is None or card.sent_chat_id is None or card.message_id is None:
-                    _finish(row, "cancelled", "card gone")
+                    _finish(row, OutboxState.CANCELLED, "card gone")
                     return None
                 return Plan(
                     row.id,
@@ -394,13 +412,13 @@ class Delivery:
                     protect=False,
                 )
             card, live = await self._card_target(session, referral)
-            if row.kind in ("withdrawn", "reminder"):
+            if row.kind in (OutboxKind.WITHDRAWN, OutboxKind.REMINDER):
                 if card is None or not live or card.sent_chat_id is None:
-                    _finish(row, "cancelled", "card's group gone")
+                    _finish(row, OutboxState.CANCELLED, "card's group gone")
                     return None
                 text = (
                     withdrawn_text(referral.code)
-                    if row.kind == "withdrawn"
+                    if row.kind == OutboxKind.WITHDRAWN
                     else reminder_text(referral.code, _hours_since(referral.delivered_at, now))
                 )
                 return Plan(
@@ -412,11 +430,11 @@ class Delivery:
                     reply_to=card.message_id,
                     protect=False,
                 )
-            if row.kind == "relay":
+            if row.kind == OutboxKind.RELAY:
                 relay = await ReferralRepo(session).get_relay(row.relay_id or 0)
                 text_or_none = open_relay(sealer, referral, relay) if relay is not None else None
                 if text_or_none is None:
-                    _finish(row, "cancelled", "text deleted")
+                    _finish(row, OutboxState.CANCELLED, "text deleted")
                     return None
                 if card is not None and live and card.sent_chat_id is not None:
                     chat, reply_to = card.sent_chat_id, card.message_id
@@ -434,26 +452,28 @@ class Delivery:
                     relay_to_group_text(view, text_or_none, row.repeat),
                     reply_to=reply_to,
                 )
-        _finish(row, "cancelled", "unknown kind")
+        _finish(row, OutboxState.CANCELLED, "unknown kind")
         return None
 
     async def _park(self, session: AsyncSession, row: OutboxMessage, referral: Referral) -> None:
         """No group at all: wait for a /bind, and tell admins once per waiting spell."""
         others = await ReferralRepo(session).others_waiting(referral.id)
-        row.state, row.lease_until, row.lease_owner = "waiting", None, None
+        row.state, row.lease_until, row.lease_owner = OutboxState.WAITING, None, None
         row.in_flight = False
-        if referral.state == "queued":
-            referral.state = "waiting"
+        if referral.state == ReferralState.QUEUED:
+            referral.state = ReferralState.WAITING
         if not others:
             await self.alert(
                 session,
-                "waiting",
+                AlertReason.WAITING,
                 f"r{referral.id}",
                 code=referral.code,
                 network=referral.network_id,
             )
 
-    async def alert(self, session: AsyncSession, reason: str, ref: str, **params: Any) -> None:
+    async def alert(
+        self, session: AsyncSession, reason: AlertReason, ref: str, **params: Any
+    ) -> None:
         """Tell every admin in private, once per (reason, ref)."""
         admins = sorted(self.app.settings.admin_ids)
         if not admins:
@@ -462,8 +482,8 @@ class Delivery:
         for admin in admins:
             await outbox.enqueue(
                 f"alert:{reason}:{ref}:{admin}",
-                destination="admin",
-                kind="alert",
+                destination=Destination.ADMIN,
+                kind=OutboxKind.ALERT,
                 chat_id=admin,
                 params=json.dumps({"reason": reason, **params})[:200],
             )
@@ -515,7 +535,7 @@ class Delivery:
                 return await self._refused(plan, exc.message)
             elif plan.edit_message_id is not None:
                 # Too old, deleted by staff: nothing left to bring up to date.
-                await self._finished(plan, "sent", exc.message)
+                await self._finished(plan, OutboxState.SENT, exc.message)
             else:
                 log.error("Telegram refused a %s for good: %s", plan.kind, exc.message)
                 await self._dead(plan, exc.message)
@@ -533,20 +553,20 @@ class Delivery:
             row = await OutboxRepo(session).get(plan.row_id)
             if row is None:
                 return
-            _finish(row, "sent", "")
+            _finish(row, OutboxState.SENT, "")
             row.last_error = None
             row.sent_chat_id, row.message_id, row.sent_at = chat_id, message_id, now
             if row.relay_id is not None:
                 # Delivered: the relayed text is not kept any longer (retention, issue 6).
                 await ReferralRepo(session).drop_relay_text(row.relay_id)
-            if row.kind != "card" or row.referral_id is None:
+            if row.kind != OutboxKind.CARD or row.referral_id is None:
                 return
             referral = await session.get(Referral, row.referral_id)
             if referral is None:
                 return
             referral.group_network_id = plan.group_network
-            if referral.state in ("queued", "waiting"):
-                referral.state, referral.delivered_at = "delivered", now
+            if referral.state in (ReferralState.QUEUED, ReferralState.WAITING):
+                referral.state, referral.delivered_at = ReferralState.DELIVERED, now
             elif referral.state not in OPEN_STATES:
                 # Withdrawn while this card was on its way: take the text back off it.
                 await Referrals(session, self.app).enqueue_card_edits(referral, [row])
@@ -559,7 +579,7 @@ class Delivery:
             outbox = OutboxRepo(session)
             for row_id in row_ids:
                 row = await outbox.get(row_id)
-                if row is not None and row.state == "pending":
+                if row is not None and row.state == OutboxState.PENDING:
                     row.attempts = max(0, row.attempts - 1)
                     row.in_flight = False
                     _unlease(row, until)
@@ -591,23 +611,23 @@ class Delivery:
                 await self._bury(session, row, reason)
 
     async def _bury(self, session: AsyncSession, row: OutboxMessage, reason: str) -> None:
-        row.state, row.lease_until, row.lease_owner = "dead", None, None
+        row.state, row.lease_until, row.lease_owner = OutboxState.DEAD, None, None
         row.in_flight = False
         row.last_error = reason[:120]
         log.warning("a %s for %s is dead: %s", row.kind, row.destination, reason[:80])
-        if row.destination in ("admin", "member"):
+        if row.destination in (Destination.ADMIN, Destination.MEMBER):
             return  # an admin who never started the bot, a member who blocked it
         referral = await session.get(Referral, row.referral_id) if row.referral_id else None
         await self.alert(
             session,
-            "dead",
+            AlertReason.DEAD,
             f"o{row.id}",
             code=referral.code if referral else "",
             n=row.attempts,
             error=reason[:60],
         )
 
-    async def _finished(self, plan: Plan, state: str, note: str) -> None:
+    async def _finished(self, plan: Plan, state: OutboxState, note: str) -> None:
         async with self.app.sessions.begin() as session:
             row = await OutboxRepo(session).get(plan.row_id)
             if row is not None:
@@ -619,11 +639,11 @@ class Delivery:
             row = await OutboxRepo(session).get(plan.row_id)
             if row is None:
                 return _Outcome()
-            if plan.destination in ("member", "admin"):
+            if plan.destination in (Destination.MEMBER, Destination.ADMIN):
                 await self._bury(session, row, reason)
                 return _Outcome()
             if plan.edit_message_id is not None:
-                _finish(row, "sent", reason)
+                _finish(row, OutboxState.SENT, reason)
                 return _Outcome()
             networks = await GroupRepo(session).deactivate(plan.chat_id)
             row.in_flight = False
@@ -632,7 +652,7 @@ class Delivery:
             for network_id in networks:
                 await self.alert(
                     session,
-                    "refused",
+                    AlertReason.REFUSED,
                     f"{network_id}:{plan.chat_id}",
                     network=network_id,
                     error=reason[:60],
@@ -649,7 +669,7 @@ class Delivery:
                 row.attempts = max(0, row.attempts - 1)
                 _unlease(row, self.clock())
                 if plan.edit_message_id is not None:
-                    _finish(row, "sent", "group migrated")
+                    _finish(row, OutboxState.SENT, "group migrated")
         log.info("a group became a supergroup; its binding follows it")
 
     # -- timers ------------------------------------------------------------------------------
@@ -668,8 +688,8 @@ class Delivery:
                 if await outbox.enqueue(
                     f"reminder:{referral.id}",
                     referral_id=referral.id,
-                    destination="card",
-                    kind="reminder",
+                    destination=Destination.CARD,
+                    kind=OutboxKind.REMINDER,
                 ):
                     queued += 1
             escalate_before = now - dt.timedelta(seconds=settings.referral_escalate_after)
@@ -680,8 +700,8 @@ class Delivery:
                 if await outbox.enqueue(
                     f"escalation:{referral.id}",
                     referral_id=referral.id,
-                    destination="fallback",
-                    kind="escalation",
+                    destination=Destination.FALLBACK,
+                    kind=OutboxKind.ESCALATION,
                 ):
                     queued += 1
         if queued:
@@ -697,7 +717,7 @@ def _unlease(row: OutboxMessage, due: dt.datetime) -> None:
     row.lease_until, row.lease_owner, row.next_attempt_at = None, None, due
 
 
-def _finish(row: OutboxMessage, state: str, note: str) -> None:
+def _finish(row: OutboxMessage, state: OutboxState, note: str) -> None:
     row.state, row.lease_until, row.lease_owner = state, None, None
     row.in_flight = False
     row.last_error = note[:120]
@@ -758,12 +778,12 @@ def alert_text(directory: Directory, params: dict[str, Any]) -> str:
     network_id = str(params.get("network") or "")
     network = html.escape(network_label(directory, network_id)) if network_id else ""
     error = html.escape(str(params.get("error") or ""))
-    if reason == "waiting":
+    if reason == AlertReason.WAITING:
         return "⚠️ " + _(
             "Request {code} for {network} is waiting: no staff group is set up for it, and "
             "there is no fallback group. In a staff group, send /bind {id} (or /bind global)."
         ).format(code=code, network=network, id=html.escape(network_id))
-    if reason == "refused":
+    if reason == AlertReason.REFUSED:
         return "⚠️ " + _(
             "The bot cannot post in the group of {network} any more ({error}). Its requests "
             "now go to the fallback group. Add the bot back and send /bind {id} there."

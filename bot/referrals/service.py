@@ -32,24 +32,42 @@ from bot.app import App
 from bot.directory.model import Directory
 from bot.i18n import _, language_name
 from storage.crypto import Sealer
-from storage.models import Member, OutboxMessage, Referral, Relay, utcnow
+from storage.models import (
+    Destination,
+    Direction,
+    Member,
+    OutboxKind,
+    OutboxMessage,
+    Referral,
+    ReferralState,
+    Relay,
+    utcnow,
+)
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
 
 log = logging.getLogger(__name__)
 
 TEXT_LIMIT = 2000
-OPEN_STATES = frozenset({"queued", "waiting", "delivered", "claimed", "answered"})
+OPEN_STATES = frozenset(
+    {
+        ReferralState.QUEUED,
+        ReferralState.WAITING,
+        ReferralState.DELIVERED,
+        ReferralState.CLAIMED,
+        ReferralState.ANSWERED,
+    }
+)
 # What a member sees for each stored state.
 MEMBER_STATES = {
-    "queued": "waiting",
-    "waiting": "waiting",
-    "delivered": "delivered",
-    "claimed": "claimed",
-    "answered": "answered",
-    "closed": "closed",
-    "withdrawn": "withdrawn",
+    ReferralState.QUEUED: ReferralState.WAITING,
+    ReferralState.WAITING: ReferralState.WAITING,
+    ReferralState.DELIVERED: ReferralState.DELIVERED,
+    ReferralState.CLAIMED: ReferralState.CLAIMED,
+    ReferralState.ANSWERED: ReferralState.ANSWERED,
+    ReferralState.CLOSED: ReferralState.CLOSED,
+    ReferralState.WITHDRAWN: ReferralState.WITHDRAWN,
 }
-CARD_KINDS = ("card", "escalation")
+CARD_KINDS = (OutboxKind.CARD, OutboxKind.ESCALATION)
 
 
 class CardAction(CallbackData, prefix="cd"):
@@ -176,7 +194,7 @@ class CardView:
     text: str | None
     network: str
     via_fallback: bool
-    state: str
+    state: ReferralState
 
 
 def card_view(
@@ -234,21 +252,21 @@ def card_text(
                 network=html.escape(view.network)
             )
         )
-    if view.state == "withdrawn":
+    if view.state == ReferralState.WITHDRAWN:
         lines += ["", "↩️ <b>" + _("Withdrawn by the member.") + "</b>"]
         return "\n".join(lines)
-    if view.state == "deleted":
+    if view.state == ReferralState.DELETED:
         lines += ["", "🗑 <b>" + _("Deleted by the member: the text is gone.") + "</b>"]
         return "\n".join(lines)
     if view.text is not None:
         lines += ["", "<blockquote>" + html.escape(view.text) + "</blockquote>"]
     lines.append("")
-    if view.state == "closed":
+    if view.state == ReferralState.CLOSED:
         lines.append("✅ <b>" + _("Closed.") + "</b>")
     else:
         if claimed_by is not None:
             lines.append("✋ " + _("Claimed by {name}.").format(name=html.escape(claimed_by)))
-        elif view.state in ("claimed", "answered"):
+        elif view.state in (ReferralState.CLAIMED, ReferralState.ANSWERED):
             lines.append("✋ " + _("Claimed."))
         lines.append(
             _("Reply to this message to answer. The member sees the network's name, never yours.")
@@ -256,25 +274,25 @@ def card_text(
     return "\n".join(lines)
 
 
-def card_markup(code: str, state: str) -> InlineKeyboardMarkup | None:
-    if state in ("closed", "withdrawn", "deleted"):
+def card_markup(code: str, state: ReferralState) -> InlineKeyboardMarkup | None:
+    if state in (ReferralState.CLOSED, ReferralState.WITHDRAWN, ReferralState.DELETED):
         return None
     kb = InlineKeyboardBuilder()
-    if state in ("queued", "waiting", "delivered"):
+    if state in (ReferralState.QUEUED, ReferralState.WAITING, ReferralState.DELIVERED):
         kb.button(text="✋ " + _("Claim"), callback_data=CardAction(op="c", r=code))
     kb.button(text="✅ " + _("Close"), callback_data=CardAction(op="x", r=code))
     kb.adjust(2)
     return kb.as_markup()
 
 
-def member_state_label(state: str) -> str:
+def member_state_label(state: ReferralState) -> str:
     labels = {
-        "waiting": _("waiting"),
-        "delivered": _("delivered"),
-        "claimed": _("claimed"),
-        "answered": _("answered"),
-        "closed": _("closed"),
-        "withdrawn": _("withdrawn"),
+        ReferralState.WAITING: _("waiting"),
+        ReferralState.DELIVERED: _("delivered"),
+        ReferralState.CLAIMED: _("claimed"),
+        ReferralState.ANSWERED: _("answered"),
+        ReferralState.CLOSED: _("closed"),
+        ReferralState.WITHDRAWN: _("withdrawn"),
     }
     return labels.get(MEMBER_STATES.get(state, state), state)
 
@@ -324,28 +342,43 @@ class Referrals:
                 language=language,
                 network_id=network.id,
                 body=seal_body(sealer, code, Body(text, username)),
-                state="queued",
+                state=ReferralState.QUEUED,
                 source_update_id=update_id,
             )
         )
         await self.outbox.enqueue(
-            f"card:{referral.id}", referral_id=referral.id, destination="network", kind="card"
+            f"card:{referral.id}",
+            referral_id=referral.id,
+            destination=Destination.NETWORK,
+            kind=OutboxKind.CARD,
         )
         return referral
 
     async def staff_reply(self, referral: Referral, text: str, update_id: int) -> bool:
         """Relay a staff member's reply to the member; False when it was relayed already."""
-        relayed = await self._relay(referral, text, update_id, "to_member", "member")
-        if relayed and referral.state in ("queued", "waiting", "delivered", "claimed"):
-            referral.state = "answered"
+        relayed = await self._relay(
+            referral, text, update_id, Direction.TO_MEMBER, Destination.MEMBER
+        )
+        if relayed and referral.state in (
+            ReferralState.QUEUED,
+            ReferralState.WAITING,
+            ReferralState.DELIVERED,
+            ReferralState.CLAIMED,
+        ):
+            referral.state = ReferralState.ANSWERED
         return relayed
 
     async def member_reply(self, referral: Referral, text: str, update_id: int) -> bool:
         """Relay a member's answer to the group, as a reply to the card."""
-        return await self._relay(referral, text, update_id, "to_group", "card")
+        return await self._relay(referral, text, update_id, Direction.TO_GROUP, Destination.CARD)
 
     async def _relay(
-        self, referral: Referral, text: str, update_id: int, direction: str, destination: str
+        self,
+        referral: Referral,
+        text: str,
+        update_id: int,
+        direction: Direction,
+        destination: Destination,
     ) -> bool:
         """Seal the text under the member's key and queue it; once per update (R3, R11)."""
         if await self.referrals.relay_by_update(update_id) is not None:
@@ -366,22 +399,29 @@ class Referrals:
             referral_id=referral.id,
             relay_id=relay.id,
             destination=destination,
-            kind="relay",
+            kind=OutboxKind.RELAY,
         )
         return True
 
     async def claim(self, referral: Referral, now: dt.datetime | None = None) -> bool:
-        if referral.state not in ("queued", "waiting", "delivered"):
+        if referral.state not in (
+            ReferralState.QUEUED,
+            ReferralState.WAITING,
+            ReferralState.DELIVERED,
+        ):
             return False
-        referral.state, referral.claimed_at = "claimed", now or utcnow()
+        referral.state, referral.claimed_at = ReferralState.CLAIMED, now or utcnow()
         return True
 
     async def close(self, referral: Referral, now: dt.datetime | None = None) -> bool:
         if referral.state not in OPEN_STATES:
             return False
-        referral.state, referral.closed_at = "closed", now or utcnow()
+        referral.state, referral.closed_at = ReferralState.CLOSED, now or utcnow()
         await self.outbox.enqueue(
-            f"closed:{referral.id}", referral_id=referral.id, destination="member", kind="closed"
+            f"closed:{referral.id}",
+            referral_id=referral.id,
+            destination=Destination.MEMBER,
+            kind=OutboxKind.CLOSED,
         )
         return True
 
@@ -392,16 +432,16 @@ class Referrals:
         await self.outbox.cancel(referral.id)
         if delete:
             await self.referrals.clear_texts(referral)
-            referral.state = "deleted"
+            referral.state = ReferralState.DELETED
         elif was_open:
-            referral.state = "withdrawn"
+            referral.state = ReferralState.WITHDRAWN
         posted = await self.posted_cards(referral.id)
         if was_open and posted:
             await self.outbox.enqueue(
                 f"withdrawn:{referral.id}",
                 referral_id=referral.id,
-                destination="card",
-                kind="withdrawn",
+                destination=Destination.CARD,
+                kind=OutboxKind.WITHDRAWN,
             )
         await self.enqueue_card_edits(referral, posted)
 
@@ -428,8 +468,8 @@ class Referrals:
             await self.outbox.enqueue(
                 f"edit:{card.id}:{referral.state}",
                 referral_id=referral.id,
-                destination="card",
-                kind="edit",
+                destination=Destination.CARD,
+                kind=OutboxKind.EDIT,
                 params=json.dumps({"card": card.id}),
             )
 

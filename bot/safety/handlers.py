@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.i18n import _, ngettext
 from bot.referrals.service import RequestAction
-from bot.safety.service import Prefs, Safety, valid_pin
+from bot.safety.pin import check_pin, hash_pin, valid_pin
+from bot.safety.service import Prefs, Safety
 from bot.ui.keyboards import (
     ClearChat,
     Menu,
@@ -397,7 +398,11 @@ async def _check(safety: Safety, member: Member, row: MemberSafety, pin: str) ->
     locked = locked_text(row, now)
     if locked is not None:
         return locked
-    if row.pin is not None and valid_pin(pin) and await safety.check_pin(member.id, pin, row.pin):
+    if (
+        row.pin is not None
+        and valid_pin(pin)
+        and await check_pin(safety.sealer, member.id, pin, row.pin)
+    ):
         row.pin_failures = 0
         return None
     row.pin_failures += 1
@@ -540,7 +545,7 @@ async def pin_repeat(
         await message.answer(_("The two PINs were different. Type a new PIN of 4 to 8 digits."))
         return
     row = await SafetyRepo(session).settings_to_change(member.id)
-    row.pin = await safety.hash_pin(member.id, pin)
+    row.pin = await hash_pin(safety.sealer, member.id, pin)
     row.pin_failures, row.pin_locked_until, row.pin_unlocked_until = 0, None, None
     await state.clear()
     await message.answer(

@@ -1,4 +1,4 @@
-"""Member safety: "Clear this chat", discreet mode, the PIN, and the retention job.
+"""Member safety: "Clear this chat" and discreet mode (the PIN and retention live beside).
 
 Threat model, in short. Members may be sex workers where sex work is criminalised:
 - A phone in someone else's hands (a police stop, a partner). "Clear this chat" and /exit delete
@@ -22,12 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import html
 import logging
-import os
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
@@ -55,18 +52,12 @@ from bot.telegram.html import utf16_len
 from storage.db import checkpoint
 from storage.models import utcnow
 from storage.repositories import (
-    InboxRepo,
-    LeaseRepo,
-    MemberRepo,
-    OutboxRepo,
-    ReferralRepo,
     SafetyRepo,
 )
 
 if TYPE_CHECKING:
     from bot.app import App
     from storage.crypto import Sealer
-    from storage.models import Member
 
 log = logging.getLogger(__name__)
 
@@ -249,36 +240,6 @@ class Safety:
                     changes |= _with_first_line(bot, method, key, entities, line, limit)
         return method.model_copy(update=changes) if changes else method
 
-    # -- PIN -----------------------------------------------------------------------------------
-    async def hash_pin(self, member_id: int, pin: str) -> bytes:
-        salt = secrets.token_bytes(16)
-        digest = await asyncio.to_thread(_scrypt, pin, salt)
-        return self.sealer.seal(salt + digest, _pin_aad(member_id))
-
-    async def check_pin(self, member_id: int, pin: str, stored: bytes) -> bool:
-        try:
-            opened = self.sealer.open(stored, _pin_aad(member_id))
-        except Exception:  # a row moved to another member, or the master key changed
-            return False
-        digest = await asyncio.to_thread(_scrypt, pin, opened[:16])
-        return secrets.compare_digest(digest, opened[16:])
-
-
-def _pin_aad(member_id: int) -> bytes:
-    return b"pin:%d" % member_id
-
-
-def _scrypt(pin: str, salt: bytes) -> bytes:
-    # 16 MiB and ~50 ms per try: slow for guessing, still quick for one member.
-    return hashlib.scrypt(pin.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
-
-
-PIN_RE = re.compile(r"^[0-9]{4,8}$")  # ASCII digits only: \d takes any script's
-
-
-def valid_pin(text: str | None) -> bool:
-    return bool(text) and PIN_RE.match((text or "").strip()) is not None
-
 
 async def _delete(bot: Bot, chat_id: int, ids: Sequence[int]) -> bool:
     for attempt in range(2):
@@ -434,108 +395,3 @@ def install(bot: Bot, app: App) -> Safety:
 async def close(app: App) -> None:
     with contextlib.suppress(Exception):
         await app.safety.close()
-
-
-# -- /forget ---------------------------------------------------------------------------------
-
-
-async def forget_member(
-    app: App, session: AsyncSession, bot: Bot, member: Member, chat_id: int
-) -> None:
-    """Erase a member in the update's transaction: what it keeps, their key, their chat.
-
-    Their referrals stay as tombstones (code, need, country; no member, no text) so networks
-    are told "withdrawn by the member"; destroying the data key shreds every text sealed
-    with it, including copies in backups of the main database (see storage/keystore.py).
-    """
-    from bot.referrals.service import Referrals, ring_after_commit
-
-    safety = app.safety
-    await safety.clear_chat(bot, session, member.id, chat_id)
-    # Withdraws and erases their referrals (networks are told), and destroys their data key.
-    if await Referrals(session, app).forget_member(member.id):
-        ring_after_commit(session, app)
-    # Delivered messages remember the chat they went to: for a member, their Telegram id.
-    await OutboxRepo(session).forget_chat(member.telegram_id, OWED)
-    repo = SafetyRepo(session)
-    await repo.drop_sightings(member.id)
-    await repo.drop_settings(member.id)
-    await MemberRepo(session).delete(member)
-    safety.forget(chat_id)
-    safety.checkpoint_soon(session)
-
-
-# -- retention ---------------------------------------------------------------------------------
-
-PURGE_EVERY = dt.timedelta(days=1)
-PURGE_LEASE = "retention"
-# Handled updates keep only a bare update_id, one day, to drop repeats (their payload is cleared
-# the moment they are handled); anything never handled goes after a week (R26).
-INBOX_REPEATS = dt.timedelta(days=1)
-INBOX_MAX = dt.timedelta(days=7)
-# A key younger than this may belong to a member whose first transaction is still running.
-ORPHAN_KEY_AGE = dt.timedelta(days=1)
-TERMINAL_STATES = ("closed", "withdrawn", "deleted")
-OWED = ("pending", "waiting")
-
-
-async def purge(app: App, now: dt.datetime | None = None) -> dict[str, int]:
-    """One retention pass; safe to repeat and to run on several instances at once."""
-    now = now or utcnow()
-    counts: dict[str, int] = {}
-    async with app.sessions.begin() as session:
-        counts["message_ids"] = await SafetyRepo(session).purge_sightings(now - WINDOW)
-        counts["inbox"] = await InboxRepo(session).purge(now - INBOX_REPEATS, now - INBOX_MAX)
-        referrals = ReferralRepo(session)
-        # Withdrawn and deleted requests carry no closing date: their clock starts now.
-        await referrals.stamp_closed(TERMINAL_STATES, now)
-        counts["referrals"] = await referrals.purge_closed(
-            TERMINAL_STATES, now - dt.timedelta(days=app.settings.retention_days)
-        )
-        counts["relay_texts"] = await referrals.drop_delivered_relay_texts(
-            ("sent", "dead", "cancelled")
-        )
-        known = await MemberRepo(session).all_ids()
-    if app.settings.is_sqlite:
-        async with app.sessions() as session:
-            await checkpoint(session)
-    counts["orphan_keys"] = 0
-    if app.keystore is not None:
-        for member_id in await app.keystore.members(created_before=now - ORPHAN_KEY_AGE):
-            if member_id not in known:
-                await app.keystore.destroy(member_id)
-                counts["orphan_keys"] += 1
-    return counts
-
-
-async def purge_if_due(
-    app: App, holder: str, now: dt.datetime | None = None
-) -> dict[str, int] | None:
-    """Run the daily pass unless some instance has run it in the last day (a lease row)."""
-    async with app.sessions.begin() as session:
-        if not await LeaseRepo(session).acquire(PURGE_LEASE, holder, PURGE_EVERY):
-            return None
-    counts = await purge(app, now)
-    # Counts only: nothing here names a member.
-    log.info("retention pass: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    return counts
-
-
-def instance_name() -> str:
-    return f"{os.getpid()}-{secrets.token_hex(4)}"
-
-
-async def retention_loop(app: App, stop: asyncio.Event, check_every: float = 3600.0) -> None:
-    """In the bot process: try every hour; the lease lets one instance a day do the work."""
-    holder = instance_name()
-    last_run = -float("inf")
-    while not stop.is_set():
-        # The lease is ours again at once after our own run: only our clock holds us back.
-        if time.monotonic() - last_run >= PURGE_EVERY.total_seconds():
-            try:
-                if await purge_if_due(app, holder) is not None:
-                    last_run = time.monotonic()
-            except Exception as exc:
-                log.warning("retention pass failed (%s); trying again later", type(exc).__name__)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=check_every)

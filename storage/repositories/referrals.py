@@ -11,8 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     NetworkGroup,
+    OutboxKind,
     OutboxMessage,
+    OutboxState,
     Referral,
+    ReferralState,
     Relay,
     utcnow,
 )
@@ -120,14 +123,14 @@ class ReferralRepo:
             select(Referral).where(
                 Referral.code == code,
                 Referral.member_id == member_id,
-                Referral.state != "deleted",
+                Referral.state != ReferralState.DELETED,
             )
         )
 
     async def list_of_member(self, member_id: int, limit: int = 20) -> Sequence[Referral]:
         rows = await self.session.scalars(
             select(Referral)
-            .where(Referral.member_id == member_id, Referral.state != "deleted")
+            .where(Referral.member_id == member_id, Referral.state != ReferralState.DELETED)
             .order_by(Referral.id.desc())
             .limit(limit)
         )
@@ -145,7 +148,7 @@ class ReferralRepo:
         rows = await self.session.scalars(
             select(Referral)
             .where(
-                Referral.state == "delivered",
+                Referral.state == ReferralState.DELIVERED,
                 Referral.delivered_at.is_not(None),
                 Referral.delivered_at <= before,
                 stamp.is_(None),
@@ -160,7 +163,7 @@ class ReferralRepo:
         count = await self.session.scalar(
             select(func.count())
             .select_from(Referral)
-            .where(Referral.state == "waiting", Referral.id != referral_id)
+            .where(Referral.state == ReferralState.WAITING, Referral.id != referral_id)
         )
         return int(count or 0)
 
@@ -235,7 +238,7 @@ class OutboxRepo:
         single writer lock, so a row another worker leased meanwhile is not taken again.
         """
         due = (
-            OutboxMessage.state == "pending",
+            OutboxMessage.state == OutboxState.PENDING,
             OutboxMessage.next_attempt_at <= now,
             or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
         )
@@ -275,7 +278,9 @@ class OutboxRepo:
 
     async def next_due(self) -> dt.datetime | None:
         return await self.session.scalar(
-            select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.state == "pending")
+            select(func.min(OutboxMessage.next_attempt_at)).where(
+                OutboxMessage.state == OutboxState.PENDING
+            )
         )
 
     async def card_of(self, referral_id: int) -> OutboxMessage | None:
@@ -284,8 +289,8 @@ class OutboxRepo:
             select(OutboxMessage)
             .where(
                 OutboxMessage.referral_id == referral_id,
-                OutboxMessage.kind == "card",
-                OutboxMessage.state == "sent",
+                OutboxMessage.kind == OutboxKind.CARD,
+                OutboxMessage.state == OutboxState.SENT,
             )
             .order_by(OutboxMessage.id)
             .limit(1)
@@ -297,7 +302,7 @@ class OutboxRepo:
             .where(
                 OutboxMessage.referral_id == referral_id,
                 OutboxMessage.kind.in_(kinds),
-                OutboxMessage.state == "sent",
+                OutboxMessage.state == OutboxState.SENT,
             )
             .order_by(OutboxMessage.id)
         )
@@ -309,7 +314,7 @@ class OutboxRepo:
         await self.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.chat_id == chat_id, OutboxMessage.state.in_(owed))
-            .values(state="cancelled")
+            .values(state=OutboxState.CANCELLED)
         )
         await self.session.execute(
             update(OutboxMessage)
@@ -331,11 +336,11 @@ class OutboxRepo:
     async def cancel(self, referral_id: int, kinds: Sequence[str] | None = None) -> int:
         query = update(OutboxMessage).where(
             OutboxMessage.referral_id == referral_id,
-            OutboxMessage.state.in_(("pending", "waiting")),
+            OutboxMessage.state.in_((OutboxState.PENDING, OutboxState.WAITING)),
         )
         if kinds is not None:
             query = query.where(OutboxMessage.kind.in_(kinds))
-        result = await self.session.execute(query.values(state="cancelled"))
+        result = await self.session.execute(query.values(state=OutboxState.CANCELLED))
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def wake_waiting(self, now: dt.datetime) -> int:
@@ -343,17 +348,17 @@ class OutboxRepo:
         result = await self.session.execute(
             update(OutboxMessage)
             .where(
-                (OutboxMessage.state == "waiting")
+                (OutboxMessage.state == OutboxState.WAITING)
                 | (
-                    (OutboxMessage.state == "dead")
-                    & OutboxMessage.kind.in_(("card", "escalation"))
+                    (OutboxMessage.state == OutboxState.DEAD)
+                    & OutboxMessage.kind.in_((OutboxKind.CARD, OutboxKind.ESCALATION))
                 )
             )
-            .values(state="pending", next_attempt_at=now, failures=0)
+            .values(state=OutboxState.PENDING, next_attempt_at=now, failures=0)
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def count(self, state: str) -> int:
+    async def count(self, state: OutboxState) -> int:
         return int(
             await self.session.scalar(
                 select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == state)
