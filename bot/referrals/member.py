@@ -40,6 +40,7 @@ from bot.referrals.service import (
     TEXT_LIMIT,
     Referrals,
     RequestAction,
+    RequestOp,
     country_label,
     member_state_label,
     need_label,
@@ -49,7 +50,7 @@ from bot.referrals.service import (
     ring_after_commit,
 )
 from bot.ui.keyboards import Menu, main_menu, menu_button
-from bot.ui.screens import ack, show, stale_button
+from bot.ui.screens import ack, show
 from storage.crypto import Sealer
 from storage.models import Destination, Member, Referral, ReferralState
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
@@ -412,7 +413,7 @@ async def send_request(
     await clear_ask(state)
     network = directory.network_for(country).name
     kb = InlineKeyboardBuilder()
-    kb.button(text="📋 " + _("My requests"), callback_data=RequestAction(op="l"))
+    kb.button(text="📋 " + _("My requests"), callback_data=RequestAction(op=RequestOp.LIST))
     kb.row(menu_button())
     await show(
         query,
@@ -516,7 +517,8 @@ async def list_screen(
             + f" — {html.escape(state)} ({when(referral.created_at)})"
         )
         kb.button(
-            text=f"{referral.code} · {state}", callback_data=RequestAction(op="o", r=referral.code)
+            text=f"{referral.code} · {state}",
+            callback_data=RequestAction(op=RequestOp.OPEN, r=referral.code),
         )
     kb.adjust(1)
     kb.row(menu_button())
@@ -563,103 +565,181 @@ async def detail_screen(
         lines += ["", "<blockquote>" + html.escape(body.text) + "</blockquote>"]
     kb = InlineKeyboardBuilder()
     if referral.state in (ReferralState.DELIVERED, ReferralState.CLAIMED, ReferralState.ANSWERED):
-        kb.button(text="↩️ " + _("Reply"), callback_data=RequestAction(op="r", r=referral.code))
+        kb.button(
+            text="↩️ " + _("Reply"),
+            callback_data=RequestAction(op=RequestOp.REPLY, r=referral.code),
+        )
     if referral.state in OPEN_STATES:
-        kb.button(text="⏹ " + _("Withdraw"), callback_data=RequestAction(op="w", r=referral.code))
-    kb.button(text="🗑 " + _("Delete"), callback_data=RequestAction(op="d", r=referral.code))
-    kb.button(text="📋 " + _("My requests"), callback_data=RequestAction(op="l"))
+        kb.button(
+            text="⏹ " + _("Withdraw"),
+            callback_data=RequestAction(op=RequestOp.WITHDRAW, r=referral.code),
+        )
+    kb.button(
+        text="🗑 " + _("Delete"), callback_data=RequestAction(op=RequestOp.DELETE, r=referral.code)
+    )
+    kb.button(text="📋 " + _("My requests"), callback_data=RequestAction(op=RequestOp.LIST))
     kb.adjust(1)
     return "\n".join(lines), kb.as_markup()
 
 
-async def confirm(query: CallbackQuery, code: str, question: str, yes: str, yes_op: str) -> None:
+async def confirm(
+    query: CallbackQuery, code: str, question: str, yes: str, yes_op: RequestOp
+) -> None:
     """Ask before an action that cannot be undone; "No" goes back to the request."""
     kb = InlineKeyboardBuilder()
     kb.button(text=yes, callback_data=RequestAction(op=yes_op, r=code))
-    kb.button(text=_("No, keep it"), callback_data=RequestAction(op="o", r=code))
+    kb.button(text=_("No, keep it"), callback_data=RequestAction(op=RequestOp.OPEN, r=code))
     kb.adjust(1)
     await show(query, question.format(code=code), kb.as_markup())
 
 
-@router.callback_query(RequestAction.filter())
-async def request_action(
+def back_to_list() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="📋 " + _("My requests"), callback_data=RequestAction(op=RequestOp.LIST))
+    return kb.as_markup()
+
+
+async def acted_on(
     query: CallbackQuery,
     callback_data: RequestAction,
-    state: FSMContext,
+    member: Member | None,
+    session: AsyncSession,
+) -> tuple[Member, Referral] | None:
+    """The member and their own request the button names, or None once answered."""
+    if member is None:
+        await ack(query)
+        return None
+    referral = await own_referral(query, callback_data.r, member, session)
+    return None if referral is None else (member, referral)
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.LIST))
+async def show_my_requests(
+    query: CallbackQuery, member: Member | None, session: AsyncSession, directory: Directory
+) -> None:
+    if member is None:
+        await ack(query)
+        return
+    text, markup = await list_screen(member, session, directory)
+    await show(query, text, markup)
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.OPEN))
+async def open_request(
+    query: CallbackQuery,
+    callback_data: RequestAction,
     member: Member | None,
     session: AsyncSession,
     app: App,
     directory: Directory,
 ) -> None:
-    op = callback_data.op
-    if member is None:
-        await ack(query)
+    if (found := await acted_on(query, callback_data, member, session)) is None:
         return
-    if op == "l":
-        text, markup = await list_screen(member, session, directory)
-        await show(query, text, markup)
+    text, markup = await detail_screen(found[1], found[0], session, app, directory)
+    await show(query, text, markup)
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.REPLY))
+async def reply_to_request(
+    query: CallbackQuery,
+    callback_data: RequestAction,
+    state: FSMContext,
+    member: Member | None,
+    session: AsyncSession,
+    directory: Directory,
+) -> None:
+    if (found := await acted_on(query, callback_data, member, session)) is None:
         return
-    referral = await own_referral(query, callback_data.r, member, session)
-    if referral is None:
+    referral = found[1]
+    if referral.state not in OPEN_STATES:
+        await ack(query, _("This request is closed."), alert=True)
         return
-    service = Referrals(session, app)
-    back = InlineKeyboardBuilder()
-    back.button(text="📋 " + _("My requests"), callback_data=RequestAction(op="l"))
-    if op == "o":
-        text, markup = await detail_screen(referral, member, session, app, directory)
-        await show(query, text, markup)
-    elif op == "r":
-        if referral.state not in OPEN_STATES:
-            await ack(query, _("This request is closed."), alert=True)
-            return
-        await clear_ask(state)
-        await state.set_state(Answer.text)
-        await state.update_data({ANSWER: referral.code})
-        network = network_label(directory, referral.group_network_id or referral.network_id)
-        await ack(query)
-        if isinstance(query.message, Message):
-            await query.message.answer(
-                _("Write your answer to {network} (request {code}). /cancel stops.").format(
-                    network=html.escape(network), code=referral.code
-                )
+    await clear_ask(state)
+    await state.set_state(Answer.text)
+    await state.update_data({ANSWER: referral.code})
+    network = network_label(directory, referral.group_network_id or referral.network_id)
+    await ack(query)
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            _("Write your answer to {network} (request {code}). /cancel stops.").format(
+                network=html.escape(network), code=referral.code
             )
-    elif op == "w":
-        await confirm(
-            query,
-            referral.code,
-            _(
-                "Withdraw request {code}? The network is told it was withdrawn by the member, "
-                "and your text is taken off their copy."
-            ),
-            _("Yes, withdraw it"),
-            "wy",
         )
-    elif op == "wy":
-        if referral.state in OPEN_STATES:
-            await service.withdraw(referral)
-            ring_after_commit(session, app)
-        await show(
-            query, _("Request {code} is withdrawn.").format(code=referral.code), back.as_markup()
-        )
-    elif op == "d":
-        await confirm(
-            query,
-            referral.code,
-            _(
-                "Delete request {code}? Your text and the messages of this conversation are "
-                "erased from the bot. If the request is still open, it is withdrawn first."
-            ),
-            _("Yes, delete it"),
-            "dy",
-        )
-    elif op == "dy":
-        await service.withdraw(referral, delete=True)
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.WITHDRAW))
+async def ask_withdraw(
+    query: CallbackQuery,
+    callback_data: RequestAction,
+    member: Member | None,
+    session: AsyncSession,
+) -> None:
+    if (found := await acted_on(query, callback_data, member, session)) is None:
+        return
+    await confirm(
+        query,
+        found[1].code,
+        _(
+            "Withdraw request {code}? The network is told it was withdrawn by the member, "
+            "and your text is taken off their copy."
+        ),
+        _("Yes, withdraw it"),
+        RequestOp.WITHDRAW_YES,
+    )
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.WITHDRAW_YES))
+async def withdraw_request(
+    query: CallbackQuery,
+    callback_data: RequestAction,
+    member: Member | None,
+    session: AsyncSession,
+    app: App,
+) -> None:
+    if (found := await acted_on(query, callback_data, member, session)) is None:
+        return
+    referral = found[1]
+    if referral.state in OPEN_STATES:
+        await Referrals(session, app).withdraw(referral)
         ring_after_commit(session, app)
-        await show(
-            query, _("Request {code} is deleted.").format(code=referral.code), back.as_markup()
-        )
-    else:
-        await stale_button(query)
+    await show(query, _("Request {code} is withdrawn.").format(code=referral.code), back_to_list())
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.DELETE))
+async def ask_delete(
+    query: CallbackQuery,
+    callback_data: RequestAction,
+    member: Member | None,
+    session: AsyncSession,
+) -> None:
+    if (found := await acted_on(query, callback_data, member, session)) is None:
+        return
+    await confirm(
+        query,
+        found[1].code,
+        _(
+            "Delete request {code}? Your text and the messages of this conversation are "
+            "erased from the bot. If the request is still open, it is withdrawn first."
+        ),
+        _("Yes, delete it"),
+        RequestOp.DELETE_YES,
+    )
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.DELETE_YES))
+async def delete_request(
+    query: CallbackQuery,
+    callback_data: RequestAction,
+    member: Member | None,
+    session: AsyncSession,
+    app: App,
+) -> None:
+    if (found := await acted_on(query, callback_data, member, session)) is None:
+        return
+    referral = found[1]
+    await Referrals(session, app).withdraw(referral, delete=True)
+    ring_after_commit(session, app)
+    await show(query, _("Request {code} is deleted.").format(code=referral.code), back_to_list())
 
 
 # Last: after every text step of this router.

@@ -57,6 +57,7 @@ from bot.referrals.service import (
     CardView,
     Referrals,
     RequestAction,
+    RequestOp,
     card_markup,
     card_text,
     card_view,
@@ -313,7 +314,8 @@ class Delivery:
                 body = relay_to_member_text(network, referral.code, text, row.repeat)
                 kb = InlineKeyboardBuilder()
                 kb.button(
-                    text="↩️ " + _("Reply"), callback_data=RequestAction(op="r", r=referral.code)
+                    text="↩️ " + _("Reply"),
+                    callback_data=RequestAction(op=RequestOp.REPLY, r=referral.code),
                 )
                 return Plan(
                     row.id, row.kind, row.destination, member.telegram_id, body, kb.as_markup()

@@ -18,6 +18,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 
 from aiogram.filters.callback_data import CallbackData
@@ -70,17 +71,32 @@ MEMBER_STATES = {
 CARD_KINDS = (OutboxKind.CARD, OutboxKind.ESCALATION)
 
 
-class CardAction(CallbackData, prefix="cd"):
-    """Claim ("c") or close ("x") on a card in a staff group; `r` is the referral code."""
+class CardOp(StrEnum):
+    CLAIM = "c"
+    CLOSE = "x"
 
-    op: str
+
+class CardAction(CallbackData, prefix="cd"):
+    """Claim or close on a card in a staff group; `r` is the referral code."""
+
+    op: CardOp
     r: str
 
 
-class RequestAction(CallbackData, prefix="rq"):
-    """A member's action on their own request: open, withdraw, delete, reply, list."""
+class RequestOp(StrEnum):
+    LIST = "l"
+    OPEN = "o"
+    REPLY = "r"
+    WITHDRAW = "w"
+    WITHDRAW_YES = "wy"
+    DELETE = "d"
+    DELETE_YES = "dy"
 
-    op: str
+
+class RequestAction(CallbackData, prefix="rq"):
+    """A member's action on their own request; `r` is the referral code."""
+
+    op: RequestOp
     r: str = ""
 
 
@@ -279,8 +295,8 @@ def card_markup(code: str, state: ReferralState) -> InlineKeyboardMarkup | None:
         return None
     kb = InlineKeyboardBuilder()
     if state in (ReferralState.QUEUED, ReferralState.WAITING, ReferralState.DELIVERED):
-        kb.button(text="✋ " + _("Claim"), callback_data=CardAction(op="c", r=code))
-    kb.button(text="✅ " + _("Close"), callback_data=CardAction(op="x", r=code))
+        kb.button(text="✋ " + _("Claim"), callback_data=CardAction(op=CardOp.CLAIM, r=code))
+    kb.button(text="✅ " + _("Close"), callback_data=CardAction(op=CardOp.CLOSE, r=code))
     kb.adjust(2)
     return kb.as_markup()
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.i18n import _, ngettext
-from bot.referrals.service import RequestAction
+from bot.referrals.service import RequestAction, RequestOp
 from bot.safety.pin import check_pin, hash_pin, valid_pin
 from bot.safety.service import Prefs, Safety
 from bot.ui.keyboards import (
@@ -618,7 +618,9 @@ async def guard_requests_command(
     safety: Safety,
     state: FSMContext,
 ) -> None:
-    if await pin_gate(message, member, session, safety, state, RequestAction(op="l").pack()):
+    if await pin_gate(
+        message, member, session, safety, state, RequestAction(op=RequestOp.LIST).pack()
+    ):
         raise SkipHandler
 
 
