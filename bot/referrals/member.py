@@ -35,19 +35,20 @@ from bot.app import App
 from bot.directory.countries import ask_country, country_chosen, current_language
 from bot.directory.model import GLOBAL, Directory
 from bot.i18n import _, language_name
+from bot.referrals.callbacks import RequestAction, RequestOp
 from bot.referrals.service import (
     OPEN_STATES,
-    TEXT_LIMIT,
+    REQUEST_TEXT_LIMIT,
     Referrals,
-    RequestAction,
-    RequestOp,
+    open_body,
+    ring_after_commit,
+)
+from bot.referrals.texts import (
     country_label,
     member_state_label,
     need_label,
     network_label,
-    open_body,
     pseudonym,
-    ring_after_commit,
 )
 from bot.ui.keyboards import Menu, main_menu, menu_button
 from bot.ui.screens import ack, show
@@ -182,7 +183,7 @@ def write_prompt() -> str:
         "Say what you need. Leave out your real name, phone number and address unless you "
         "want the network to have them. You will see everything before it is sent.\n\n"
         "/cancel stops here."
-    ).format(limit=f"{TEXT_LIMIT:,}")
+    ).format(limit=f"{REQUEST_TEXT_LIMIT:,}")
 
 
 def cancel_keyboard() -> InlineKeyboardMarkup:
@@ -209,7 +210,7 @@ def too_long_text(count: int) -> str:
     return _(
         "Your message has {count} characters; the limit is {limit}. Please shorten it and "
         "send it again. Here it is, so you can copy it:"
-    ).format(count=f"{count:,}", limit=f"{TEXT_LIMIT:,}")
+    ).format(count=f"{count:,}", limit=f"{REQUEST_TEXT_LIMIT:,}")
 
 
 @router.message(Command("cancel"), Ask.text)
@@ -265,7 +266,7 @@ async def write_message(
         return
     # Kept even when too long, so the member can shorten it rather than start again.
     await state.update_data({DRAFT: seal_draft(app.sealer, text), SHARE: False})
-    if len(text) > TEXT_LIMIT:
+    if len(text) > REQUEST_TEXT_LIMIT:
         await message.answer(too_long_text(len(text)), reply_markup=cancel_keyboard())
         await message.answer(html.escape(text))
         return
@@ -386,7 +387,7 @@ async def send_request(
         or not isinstance(need, str)
         or not isinstance(country, str)
         or text is None
-        or len(text) > TEXT_LIMIT
+        or len(text) > REQUEST_TEXT_LIMIT
         or directory.need(need) is None
     ):
         await stale(query)
@@ -440,7 +441,7 @@ async def send_answer(
 ) -> None:
     """Queue a member's answer for the group; the update's inbox entry covers a crash (R11)."""
     text = (message.text or "").strip()
-    if len(text) > TEXT_LIMIT:
+    if len(text) > REQUEST_TEXT_LIMIT:
         await message.answer(too_long_text(len(text)))
         await message.answer(html.escape(text))
         return

@@ -23,14 +23,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import html
 import json
 import logging
 import random
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from aiogram import Bot
@@ -52,18 +50,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import App
 from bot.directory.model import GLOBAL, Directory
 from bot.i18n import _
-from bot.referrals.service import (
-    OPEN_STATES,
+from bot.referrals.callbacks import RequestAction, RequestOp
+from bot.referrals.service import OPEN_STATES, Body, Referrals, open_body, open_relay
+from bot.referrals.texts import (
+    AlertReason,
     CardView,
-    Referrals,
-    RequestAction,
-    RequestOp,
+    alert_text,
     card_markup,
     card_text,
     card_view,
+    closed_text,
     network_label,
-    open_body,
-    open_relay,
+    relay_to_group_text,
+    relay_to_member_text,
+    reminder_text,
+    withdrawn_text,
 )
 from storage.crypto import Sealer
 from storage.models import (
@@ -80,14 +81,6 @@ from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
-
-
-class AlertReason(StrEnum):
-    """Why admins get a private alert."""
-
-    WAITING = "waiting"  # a request waits: no group for its network, and no fallback
-    DEAD = "dead"  # a message was given up on
-    REFUSED = "refused"  # a group stopped accepting the bot's messages
 
 
 @dataclass(frozen=True)
@@ -118,6 +111,21 @@ class Plan:
     edit_message_id: int | None = None
     protect: bool = True
     group_network: str | None = None
+
+
+@dataclass
+class _GroupJob:
+    """What every planner of a group message reads: one outbox row and its referral."""
+
+    session: AsyncSession
+    row: OutboxMessage
+    referral: Referral
+    member: Member | None
+    sealer: Sealer | None
+    now: dt.datetime
+    lang: str
+    body: Body | None  # the member's text, None once deleted or shredded
+    view: CardView  # the card as the referral's own network sees it
 
 
 @dataclass
@@ -354,108 +362,132 @@ class Delivery:
         sealer: Sealer | None,
         now: dt.datetime,
     ) -> Plan | None:
+        planners = {
+            OutboxKind.CARD: self._plan_card,
+            OutboxKind.ESCALATION: self._plan_escalation,
+            OutboxKind.EDIT: self._plan_edit,
+            OutboxKind.WITHDRAWN: self._plan_card_reply,
+            OutboxKind.REMINDER: self._plan_card_reply,
+            OutboxKind.RELAY: self._plan_group_relay,
+        }
+        planner = planners.get(row.kind)
+        if planner is None:
+            _finish(row, OutboxState.CANCELLED, "unknown kind")
+            return None
         body = open_body(sealer, referral)
         lang = self.staff_language
         with self.i18n.context(), self.i18n.use_locale(lang):
             view = card_view(self.directory, referral, member, body, lang)
-            if row.kind == OutboxKind.CARD:
-                if referral.state not in OPEN_STATES:
-                    _finish(row, OutboxState.CANCELLED, "withdrawn")
-                    return None
-                target = await self._resolve_group(session, referral)
-                if target is None:
-                    await self._park(session, row, referral)
-                    return None
-                chat, group_network = target
-                view = card_view(self.directory, referral, member, body, lang, group_network)
-                return Plan(
-                    row.id,
-                    row.kind,
-                    row.destination,
-                    chat,
-                    card_text(view, repeat=row.repeat),
-                    card_markup(referral.code, referral.state),
-                    group_network=group_network,
-                )
-            if row.kind == OutboxKind.ESCALATION:
-                chat_or_none = await GroupRepo(session).active_chat(GLOBAL)
-                first = await OutboxRepo(session).card_of(referral.id)
-                if (
-                    chat_or_none is None
-                    or referral.state not in OPEN_STATES
-                    or (first is not None and first.sent_chat_id == chat_or_none)
-                ):
-                    _finish(row, OutboxState.CANCELLED, "no other fallback group")
-                    return None
-                hours = max(1, self.app.settings.referral_escalate_after // 3600)
-                return Plan(
-                    row.id,
-                    row.kind,
-                    row.destination,
-                    chat_or_none,
-                    card_text(view, repeat=row.repeat, escalated_hours=hours),
-                    card_markup(referral.code, referral.state),
-                    group_network=GLOBAL,
-                )
-            if row.kind == OutboxKind.EDIT:
-                card_id = int(json.loads(row.params or "{}").get("card", 0))
-                card = await OutboxRepo(session).get(card_id)
-                if card is None or card.sent_chat_id is None or card.message_id is None:
-                    _finish(row, OutboxState.CANCELLED, "card gone")
-                    return None
-                return Plan(
-                    row.id,
-                    row.kind,
-                    row.destination,
-                    card.sent_chat_id,
-                    card_text(view),
-                    card_markup(referral.code, referral.state),
-                    edit_message_id=card.message_id,
-                    protect=False,
-                )
-            card, live = await self._card_target(session, referral)
-            if row.kind in (OutboxKind.WITHDRAWN, OutboxKind.REMINDER):
-                if card is None or not live or card.sent_chat_id is None:
-                    _finish(row, OutboxState.CANCELLED, "card's group gone")
-                    return None
-                text = (
-                    withdrawn_text(referral.code)
-                    if row.kind == OutboxKind.WITHDRAWN
-                    else reminder_text(referral.code, _hours_since(referral.delivered_at, now))
-                )
-                return Plan(
-                    row.id,
-                    row.kind,
-                    row.destination,
-                    card.sent_chat_id,
-                    text,
-                    reply_to=card.message_id,
-                    protect=False,
-                )
-            if row.kind == OutboxKind.RELAY:
-                relay = await ReferralRepo(session).get_relay(row.relay_id or 0)
-                text_or_none = open_relay(sealer, referral, relay) if relay is not None else None
-                if text_or_none is None:
-                    _finish(row, OutboxState.CANCELLED, "text deleted")
-                    return None
-                if card is not None and live and card.sent_chat_id is not None:
-                    chat, reply_to = card.sent_chat_id, card.message_id
-                else:
-                    target = await self._resolve_group(session, referral)
-                    if target is None:
-                        await self._park(session, row, referral)
-                        return None
-                    chat, reply_to = target[0], None
-                return Plan(
-                    row.id,
-                    row.kind,
-                    row.destination,
-                    chat,
-                    relay_to_group_text(view, text_or_none, row.repeat),
-                    reply_to=reply_to,
-                )
-        _finish(row, OutboxState.CANCELLED, "unknown kind")
-        return None
+            job = _GroupJob(session, row, referral, member, sealer, now, lang, body, view)
+            return await planner(job)
+
+    async def _plan_card(self, job: _GroupJob) -> Plan | None:
+        row, referral = job.row, job.referral
+        if referral.state not in OPEN_STATES:
+            _finish(row, OutboxState.CANCELLED, "withdrawn")
+            return None
+        target = await self._resolve_group(job.session, referral)
+        if target is None:
+            await self._park(job.session, row, referral)
+            return None
+        chat, group_network = target
+        view = card_view(self.directory, referral, job.member, job.body, job.lang, group_network)
+        return Plan(
+            row.id,
+            row.kind,
+            row.destination,
+            chat,
+            card_text(view, repeat=row.repeat),
+            card_markup(referral.code, referral.state),
+            group_network=group_network,
+        )
+
+    async def _plan_escalation(self, job: _GroupJob) -> Plan | None:
+        row, referral = job.row, job.referral
+        chat = await GroupRepo(job.session).active_chat(GLOBAL)
+        first = await OutboxRepo(job.session).card_of(referral.id)
+        if (
+            chat is None
+            or referral.state not in OPEN_STATES
+            or (first is not None and first.sent_chat_id == chat)
+        ):
+            _finish(row, OutboxState.CANCELLED, "no other fallback group")
+            return None
+        hours = max(1, self.app.settings.referral_escalate_after // 3600)
+        return Plan(
+            row.id,
+            row.kind,
+            row.destination,
+            chat,
+            card_text(job.view, repeat=row.repeat, escalated_hours=hours),
+            card_markup(referral.code, referral.state),
+            group_network=GLOBAL,
+        )
+
+    async def _plan_edit(self, job: _GroupJob) -> Plan | None:
+        row, referral = job.row, job.referral
+        card_id = int(json.loads(row.params or "{}").get("card", 0))
+        card = await OutboxRepo(job.session).get(card_id)
+        if card is None or card.sent_chat_id is None or card.message_id is None:
+            _finish(row, OutboxState.CANCELLED, "card gone")
+            return None
+        return Plan(
+            row.id,
+            row.kind,
+            row.destination,
+            card.sent_chat_id,
+            card_text(job.view),
+            card_markup(referral.code, referral.state),
+            edit_message_id=card.message_id,
+            protect=False,
+        )
+
+    async def _plan_card_reply(self, job: _GroupJob) -> Plan | None:
+        """A withdrawal notice or a reminder, as a reply to the card in its group."""
+        row, referral = job.row, job.referral
+        card, live = await self._card_target(job.session, referral)
+        if card is None or not live or card.sent_chat_id is None:
+            _finish(row, OutboxState.CANCELLED, "card's group gone")
+            return None
+        text = (
+            withdrawn_text(referral.code)
+            if row.kind == OutboxKind.WITHDRAWN
+            else reminder_text(referral.code, _hours_since(referral.delivered_at, job.now))
+        )
+        return Plan(
+            row.id,
+            row.kind,
+            row.destination,
+            card.sent_chat_id,
+            text,
+            reply_to=card.message_id,
+            protect=False,
+        )
+
+    async def _plan_group_relay(self, job: _GroupJob) -> Plan | None:
+        row, referral = job.row, job.referral
+        relay = await ReferralRepo(job.session).get_relay(row.relay_id or 0)
+        text = open_relay(job.sealer, referral, relay) if relay is not None else None
+        if text is None:
+            _finish(row, OutboxState.CANCELLED, "text deleted")
+            return None
+        card, live = await self._card_target(job.session, referral)
+        if card is not None and live and card.sent_chat_id is not None:
+            chat, reply_to = card.sent_chat_id, card.message_id
+        else:
+            target = await self._resolve_group(job.session, referral)
+            if target is None:
+                await self._park(job.session, row, referral)
+                return None
+            chat, reply_to = target[0], None
+        return Plan(
+            row.id,
+            row.kind,
+            row.destination,
+            chat,
+            relay_to_group_text(job.view, text, row.repeat),
+            reply_to=reply_to,
+        )
 
     async def _park(self, session: AsyncSession, row: OutboxMessage, referral: Referral) -> None:
         """No group at all: wait for a /bind, and tell admins once per waiting spell."""
@@ -680,32 +712,33 @@ class Delivery:
         """Remind and escalate unclaimed referrals; returns how many messages were queued."""
         settings = self.app.settings
         now = self.clock()
+        timers = (
+            # (after, the referral's stamp, what to queue, where it goes)
+            (settings.referral_remind_after, "reminded_at", OutboxKind.REMINDER, Destination.CARD),
+            (
+                settings.referral_escalate_after,
+                "escalated_at",
+                OutboxKind.ESCALATION,
+                Destination.FALLBACK,
+            ),
+        )
         queued = 0
         async with self.app.sessions.begin() as session:
             referrals = ReferralRepo(session)
             outbox = OutboxRepo(session)
-            remind_before = now - dt.timedelta(seconds=settings.referral_remind_after)
-            for referral in await referrals.unclaimed_since(remind_before, "reminded_at"):
-                referral.reminded_at = now
-                if await outbox.enqueue(
-                    f"reminder:{referral.id}",
-                    referral_id=referral.id,
-                    destination=Destination.CARD,
-                    kind=OutboxKind.REMINDER,
-                ):
-                    queued += 1
-            escalate_before = now - dt.timedelta(seconds=settings.referral_escalate_after)
-            for referral in await referrals.unclaimed_since(escalate_before, "escalated_at"):
-                referral.escalated_at = now
-                if referral.group_network_id == GLOBAL:
-                    continue  # already with the fallback group
-                if await outbox.enqueue(
-                    f"escalation:{referral.id}",
-                    referral_id=referral.id,
-                    destination=Destination.FALLBACK,
-                    kind=OutboxKind.ESCALATION,
-                ):
-                    queued += 1
+            for after, stamp, kind, destination in timers:
+                before = now - dt.timedelta(seconds=after)
+                for referral in await referrals.unclaimed_since(before, stamp):
+                    setattr(referral, stamp, now)
+                    if kind == OutboxKind.ESCALATION and referral.group_network_id == GLOBAL:
+                        continue  # already with the fallback group
+                    if await outbox.enqueue(
+                        f"{kind}:{referral.id}",
+                        referral_id=referral.id,
+                        destination=destination,
+                        kind=kind,
+                    ):
+                        queued += 1
         if queued:
             self.bell.ring()
         return queued
@@ -723,77 +756,6 @@ def _finish(row: OutboxMessage, state: OutboxState, note: str) -> None:
     row.state, row.lease_until, row.lease_owner = state, None, None
     row.in_flight = False
     row.last_error = note[:120]
-
-
-# -- texts the worker sends ----------------------------------------------------------------------
-
-
-def relay_to_member_text(network: str, code: str, text: str, repeat: bool) -> str:
-    head = "💬 <b>" + _("Reply from {network}").format(network=html.escape(network)) + "</b>"
-    lines = []
-    if repeat:
-        lines.append("🔁 " + _("(repeat) You may have received this already."))
-    lines += [
-        head + f" · {code}",
-        "",
-        html.escape(text),
-        "",
-        _("Tap «Reply» to answer. They see your member code, never your name."),
-    ]
-    return "\n".join(lines)
-
-
-def relay_to_group_text(view: CardView, text: str, repeat: bool) -> str:
-    lines = []
-    if repeat:
-        lines.append("🔁 " + _("(repeat) This message may have been posted before."))
-    lines += [
-        f"💬 <b>{view.code}</b> · " + _("{member} wrote:").format(member=html.escape(view.member)),
-        "",
-        "<blockquote>" + html.escape(text) + "</blockquote>",
-        "",
-        _("Reply to this message to answer."),
-    ]
-    return "\n".join(lines)
-
-
-def closed_text(network: str, code: str) -> str:
-    return _(
-        "✅ Your request {code} was closed by {network}. You can send a new request at any "
-        "time with /ask."
-    ).format(code=code, network=html.escape(network))
-
-
-def withdrawn_text(code: str) -> str:
-    return "↩️ " + _("{code}: withdrawn by the member.").format(code=code)
-
-
-def reminder_text(code: str, hours: int) -> str:
-    return "⏰ " + _(
-        "{code} has not been claimed for {hours} hours. Please claim it, or close it."
-    ).format(code=code, hours=hours)
-
-
-def alert_text(directory: Directory, params: dict[str, Any]) -> str:
-    reason = params.get("reason")
-    code = html.escape(str(params.get("code") or ""))
-    network_id = str(params.get("network") or "")
-    network = html.escape(network_label(directory, network_id)) if network_id else ""
-    error = html.escape(str(params.get("error") or ""))
-    if reason == AlertReason.WAITING:
-        return "⚠️ " + _(
-            "Request {code} for {network} is waiting: no staff group is set up for it, and "
-            "there is no fallback group. In a staff group, send /bind {id} (or /bind global)."
-        ).format(code=code, network=network, id=html.escape(network_id))
-    if reason == AlertReason.REFUSED:
-        return "⚠️ " + _(
-            "The bot cannot post in the group of {network} any more ({error}). Its requests "
-            "now go to the fallback group. Add the bot back and send /bind {id} there."
-        ).format(network=network, error=error, id=html.escape(network_id))
-    return "⚠️ " + _(
-        "A message for request {code} could not be delivered after {n} tries ({error}). It is "
-        "marked dead; send /bind in the right group to try the card again."
-    ).format(code=code or "—", n=int(params.get("n") or 0), error=error)
 
 
 async def stop_worker(task: asyncio.Task[None], grace: float = 5.0) -> None:

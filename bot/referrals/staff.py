@@ -32,17 +32,9 @@ from bot.app import App
 from bot.config import Settings
 from bot.directory.model import GLOBAL, Directory
 from bot.i18n import _
-from bot.referrals.service import (
-    OPEN_STATES,
-    CardAction,
-    CardOp,
-    Referrals,
-    card_markup,
-    card_text,
-    card_view,
-    open_body,
-    ring_after_commit,
-)
+from bot.referrals.callbacks import CardAction, CardOp
+from bot.referrals.service import OPEN_STATES, Referrals, open_body, ring_after_commit
+from bot.referrals.texts import card_markup, card_text, card_view
 from bot.ui.screens import ack
 from storage.models import Member, Referral
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo

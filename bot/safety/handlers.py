@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.i18n import _, ngettext
-from bot.referrals.service import RequestAction, RequestOp
+from bot.referrals.callbacks import RequestAction, RequestOp
 from bot.safety.pin import check_pin, hash_pin, valid_pin
 from bot.safety.service import Prefs, Safety
 from bot.ui.keyboards import (

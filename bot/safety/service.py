@@ -48,7 +48,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _
-from bot.telegram.html import utf16_len
+from bot.telegram.html import CAPTION_LIMIT, TEXT_LIMIT, utf16_len
 from storage.db import checkpoint
 from storage.models import utcnow
 from storage.repositories import (
@@ -66,7 +66,6 @@ Clock = Callable[[], dt.datetime]
 # Telegram lets a bot delete messages in a private chat only while they are under 48 hours old.
 WINDOW = dt.timedelta(hours=48)
 DELETE_BATCH = 100
-TEXT_LIMIT, CAPTION_LIMIT = 4096, 1024
 # A setting changed on another instance reaches this one within this many seconds.
 PREFS_TTL = 10.0
 MAX_CACHED = 10_000

@@ -29,6 +29,7 @@ ALLOWED_TAGS = {
     "tg-emoji": {"emoji-id"},
 }
 TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
 
 
 class EntityError(ValueError):
