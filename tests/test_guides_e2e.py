@@ -16,7 +16,7 @@ from bot.guides import load_library
 from bot.guides.handlers import GuideCard, GuideList, GuideRead
 from tests.fake_api import FakeBotAPI
 from tests.fakes import user
-from tests.test_process_e2e import start_bot, stop, wait_for
+from tests.process import start_bot, stop, wait_for
 
 GUIDES = PROJECT_ROOT / "guides"
 SEED = load_library(GUIDES)

@@ -119,7 +119,7 @@ async def test_webhook_process_sets_webhook_and_serves(
     unused_tcp_port,  # type: ignore[no-untyped-def]
 ) -> None:
     """The real `python -m bot webhook` registers itself and answers a POSTed update."""
-    from tests.test_process_e2e import start_bot, stop, wait_for
+    from tests.process import start_bot, stop, wait_for
 
     tg: FakeTelegram = fake_api.telegram
     proc = await start_bot(
