@@ -7,7 +7,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.i18n import _
 from bot.ui.keyboards import main_menu
-from bot.ui.screens import stale_button
+from bot.ui.screens import stale_button, unknown_command
 
 router = Router(name=__name__)
 
@@ -18,12 +18,7 @@ async def unknown_button(query: CallbackQuery) -> None:
     await stale_button(query)
 
 
-@router.message(F.text.startswith("/"))
-async def unknown_command(message: Message) -> None:
-    await message.answer(
-        _("I don't know that command. Send /help to see what I can do."),
-        reply_markup=main_menu(),
-    )
+router.message(F.text.startswith("/"))(unknown_command)
 
 
 @router.message(F.text)

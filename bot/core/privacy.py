@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import App
 from bot.config import Settings
 from bot.i18n import _
-from bot.safety.handlers import CheckUp, Discreet, PinMenu
 from bot.safety.retention import forget_member
+from bot.ui.callbacks import CheckUp, Discreet, PinMenu
 from bot.ui.keyboards import Menu, back_to_menu, clear_chat_button, main_menu, menu_button
 from bot.ui.screens import ack, show
 from storage.models import Member

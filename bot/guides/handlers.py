@@ -36,13 +36,12 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
-from bot.core.fallback import unknown_command
 from bot.guides import SLUG_MAX, SLUG_RE, Guide, Library, LibraryHolder
 from bot.i18n import _, language_name, ngettext
 from bot.problems import ContentError, Problem
 from bot.telegram.html import TEXT_LIMIT
 from bot.ui.keyboards import Menu, main_menu, menu_button, pager
-from bot.ui.screens import show
+from bot.ui.screens import show, unknown_command
 
 router = Router(name=__name__)
 # Members read guides in private; in a staff group, text is for the group, never a search.

@@ -13,10 +13,9 @@ from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +25,7 @@ from bot.i18n import _, ngettext
 from bot.referrals.callbacks import RequestAction, RequestOp
 from bot.safety.pin import check_pin, hash_pin, valid_pin
 from bot.safety.service import Prefs, Safety
+from bot.ui.callbacks import CheckUp, Discreet, PinMenu
 from bot.ui.keyboards import (
     ClearChat,
     Menu,
@@ -46,20 +46,6 @@ PIN_TRIES = 5
 PIN_LOCK = dt.timedelta(hours=1)
 # After the right PIN, "My requests" stays open this long (a phone taken later finds it locked).
 PIN_UNLOCKED = dt.timedelta(minutes=10)
-
-
-class CheckUp(CallbackData, prefix="cu"):
-    """A page of the privacy check-up; -1 skips the offer made with the welcome."""
-
-    page: int
-
-
-class Discreet(CallbackData, prefix="dm"):
-    op: str  # "show", "mode" (toggle discreet mode) or "protect" (toggle protect_content)
-
-
-class PinMenu(CallbackData, prefix="pn"):
-    op: str  # "show", "set" or "remove"
 
 
 class PinEntry(StatesGroup):
@@ -164,34 +150,17 @@ def checkup_screen(settings: Settings, locale: str, page: int) -> tuple[str, Inl
     return f"<i>{html.escape(title)}</i>\n\n" + pages[page], kb.as_markup()
 
 
-def checkup_offer(text: str, markup: InlineKeyboardMarkup) -> tuple[str, InlineKeyboardMarkup]:
-    """The welcome for a first /start: the same text and menu, with the check-up offered."""
-    text += "\n\n" + _("New here? A one-minute privacy check-up shows how to stay safe here.")
-    offer = [
-        InlineKeyboardButton(
-            text="🛡 " + _("Privacy check-up (1 min)"), callback_data=CheckUp(page=0).pack()
-        ),
-        InlineKeyboardButton(text=_("Skip"), callback_data=CheckUp(page=-1).pack()),
-    ]
-    return text, InlineKeyboardMarkup(inline_keyboard=[offer, *markup.inline_keyboard])
-
-
 @router.message(Command("checkup"))
 async def cmd_checkup(message: Message, settings: Settings, i18n: I18n) -> None:
     text, markup = checkup_screen(settings, i18n.current_locale, 0)
     await message.answer(text, reply_markup=markup)
 
 
-@router.callback_query(CheckUp.filter())
+# Page -1 ("Skip" under the first welcome) is the welcome's own: bot/core/start.py.
+@router.callback_query(CheckUp.filter(F.page >= 0))
 async def show_checkup(
     query: CallbackQuery, callback_data: CheckUp, settings: Settings, i18n: I18n
 ) -> None:
-    if callback_data.page == -1:
-        # Skipped: the welcome stays, without the offer.
-        from bot.core.start import welcome_text
-
-        await show(query, welcome_text(settings), main_menu())
-        return
     if not 0 <= callback_data.page < len(checkup_pages(settings, i18n.current_locale)):
         await stale_button(query)
         return

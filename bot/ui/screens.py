@@ -57,3 +57,11 @@ async def stale_button(target: Message | CallbackQuery) -> None:
     await show(
         target, _("This button does not work any more. Here is the main menu."), main_menu()
     )
+
+
+async def unknown_command(message: Message) -> None:
+    """The same answer for an unknown command and for one this member may not use."""
+    await message.answer(
+        _("I don't know that command. Send /help to see what I can do."),
+        reply_markup=main_menu(),
+    )
