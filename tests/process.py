@@ -36,7 +36,7 @@ async def start_bot(
     )
 
 
-async def wait_for(predicate, seconds: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+async def wait_for(predicate, seconds: float = 60.0) -> None:  # type: ignore[no-untyped-def]
     deadline = asyncio.get_running_loop().time() + seconds
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:

@@ -238,6 +238,7 @@ class Member:
         )
 
 
+@pytest.mark.process
 async def test_kill_9_between_commit_and_delivery(fake_api: FakeBotAPI, tmp_path: Path) -> None:
     """The card's send hangs, the process is killed: after a restart the card arrives (R4, R6)."""
     tg = fake_api.telegram

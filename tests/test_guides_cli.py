@@ -61,6 +61,7 @@ def run_cli(*args: str, cwd: Path) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
+@pytest.mark.process
 def test_check_passes_on_the_seed_content() -> None:
     """The real command, as `make test` runs it: exit 0 and a one-line summary."""
     code, out, err = run_cli("guides", "check", cwd=PROJECT_ROOT)

@@ -14,6 +14,8 @@ from tests.fake_api import FakeBotAPI
 from tests.fakes import user
 from tests.process import start_bot, stop, wait_for
 
+pytestmark = pytest.mark.process
+
 
 async def test_french_member_gets_french_menu_through_real_http(
     fake_api: FakeBotAPI, tmp_path: Path

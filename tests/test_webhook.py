@@ -113,6 +113,7 @@ async def test_health_reports_database_and_backlog(client: TestClient) -> None: 
     assert body["database"] == "ok" and body["inbox_backlog"] == 0
 
 
+@pytest.mark.process
 async def test_webhook_process_sets_webhook_and_serves(
     fake_api,
     tmp_path,
