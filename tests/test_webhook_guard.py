@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import stat
 import time
@@ -212,3 +213,17 @@ async def test_l4_connection_cap_refuses_the_excess(
     finally:
         site.close()
         await runner.cleanup()
+
+
+async def test_l4_body_limits_still_hold_under_the_read_timeout(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """What held up still holds: more than 1 MiB is a 413; a wrong secret is refused without
+    reading the body; garbage is a 400."""
+    big = b"{" + b" " * (1 << 20) + b"}"
+    resp = await client.post(PATH, data=io.BytesIO(big), headers={SECRET_HEADER: SECRET})
+    assert resp.status == 413
+    resp = await client.post(PATH, data=io.BytesIO(big), headers={SECRET_HEADER: "wrong"})
+    assert resp.status == 401
+    resp = await client.post(PATH, data=b"[1, 2]", headers={SECRET_HEADER: SECRET})
+    assert resp.status == 400
