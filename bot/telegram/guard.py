@@ -1,9 +1,11 @@
 """The webhook's guard: wrong-secret throttling, read timeouts and a connection cap (M7, L4).
 
 The secret is the only authentication of an update, so an address that keeps presenting a wrong
-one is answered 429 without a comparison until its token bucket refills. Addresses are kept in a
-small LRU, so a flood of addresses costs bounded memory. Telegram's own networks are never
-throttled or capped per address; they never send a wrong secret anyway.
+one is slowed down: once its token bucket is empty, each further wrong secret is held
+`penalty_seconds` and answered 429, so with the per-address connection cap it gets a few guesses
+a second instead of thousands. The right secret always passes at once (behind a proxy, Telegram
+and a guesser share one address). Addresses are kept in a small LRU, so a flood of addresses
+costs bounded memory. Telegram's own networks are never throttled or capped per address.
 
 aiohttp has no header read timeout: a client that sends half a request line keeps its
 connection for ever (slow loris). `ConnectionGuard` wraps each connection's protocol: a
@@ -63,6 +65,7 @@ class FailureThrottle:
 
     burst: int = 10
     refill_seconds: float = 6.0
+    penalty_seconds: float = 2.0
     max_addresses: int = 4096
     clock: Callable[[], float] = time.monotonic
     _buckets: OrderedDict[str, _Bucket] = field(default_factory=OrderedDict)

@@ -59,12 +59,14 @@ class WebhookServer:
         return application
 
     async def receive(self, request: web.Request) -> web.Response:
-        address = request.remote
-        if self.throttle.blocked(address):
-            # Not even compared: an address guessing secrets learns nothing more for a while.
-            return web.Response(status=429, headers={"Retry-After": "60"})
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not self.secret or not hmac.compare_digest(given, self.secret):
+            # The right secret always passes, so a guesser sharing an address with Telegram
+            # (a proxy in front) cannot lock Telegram out; its own wrong guesses are slowed.
+            address = request.remote
+            if self.throttle.blocked(address):
+                await asyncio.sleep(self.throttle.penalty_seconds)
+                return web.Response(status=429, headers={"Retry-After": "60"})
             self.throttle.failed(address)
             if self.throttle.blocked(address):
                 log.warning("repeated wrong webhook secrets: that address is slowed down")
