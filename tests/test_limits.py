@@ -103,7 +103,7 @@ async def test_l5_relay_that_dies_is_reported_to_the_group(
     assert len([m for m in group.bot_messages() if "could not be delivered" in m["text"]]) == 1
 
 
-async def test_l5_member_who_blocked_the_bot_is_not_reported_as_too_long(
+async def test_blocked_member_is_not_reported_as_a_refused_reply(
     chat: Chat, group: Group, app: App, bot: Bot, telegram: FakeTelegram
 ) -> None:
     """A member who blocked the bot (403) is not a refused text: the group gets no notice."""

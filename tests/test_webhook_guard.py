@@ -220,7 +220,7 @@ async def test_l4_connection_cap_refuses_the_excess(
         await runner.cleanup()
 
 
-async def test_l4_body_limits_still_hold_under_the_read_timeout(
+async def test_body_limits_still_hold_under_the_read_timeout(
     client: TestClient,  # type: ignore[type-arg]
 ) -> None:
     """What held up still holds: more than 1 MiB is a 413; a wrong secret is refused without
