@@ -4,20 +4,42 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+# Every dependency (runtime, dev, postgres, redis) pinned with its hashes; `make lock` rewrites it.
+LOCK := requirements/lock.txt
+# pip-tools and pip-audit live apart, so they never mix into the project's own dependencies.
+TOOLS := .venv-tools
 
-.PHONY: run test lint typecheck check-content locales compile-locales bench clean
+.PHONY: run test lint typecheck check-content locales compile-locales bench clean lock audit
 
 $(PY):
 	python3 -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet --upgrade pip setuptools
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PIP) install --quiet -e .
+# Exactly the locked versions, each checked against its hash; then the project itself.
+$(DEV_STAMP): pyproject.toml $(LOCK) | $(PY)
+	$(PIP) install --quiet --upgrade pip setuptools
+	$(PIP) install --quiet --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[dev,postgres,redis]'
-	touch $@ $(STAMP)
+$(STAMP): $(DEV_STAMP)
+	touch $@
+
+$(TOOLS)/bin/pip-compile:
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --upgrade pip setuptools
+	$(TOOLS)/bin/pip install --quiet 'pip-tools ~= 7.4' 'pip-audit ~= 2.7'
+
+# Re-run after changing dependencies in pyproject.toml (a test fails until you do).
+lock: $(TOOLS)/bin/pip-compile
+	$(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --extra dev --extra postgres --extra redis \
+		--output-file $(LOCK) pyproject.toml
+
+# Known vulnerabilities in the locked versions, from PyPI's advisory data. Offline, it says so
+# in one line and exits 0: an audit that could not run is not a pass, and not a failure either.
+audit: $(TOOLS)/bin/pip-compile
+	@$(TOOLS)/bin/python scripts/audit.py $(TOOLS)/bin/pip-audit $(LOCK)
 
 compile-locales: $(STAMP)
 	$(VENV)/bin/pybabel compile --domain messages --directory locales --statistics 2>&1 | tail -n 1
@@ -55,4 +77,4 @@ bench: $(DEV_STAMP) compile-locales
 	$(PY) -m bot bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

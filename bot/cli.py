@@ -7,9 +7,10 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import VAR_DIR, ConfigError, Settings, load_settings
 from bot.problems import ContentError
 
 if TYPE_CHECKING:
@@ -146,11 +147,30 @@ async def reload_guides(app: App) -> None:
     )
 
 
+def with_generated_secret(settings: Settings, path: Path = VAR_DIR / "webhook.secret") -> Settings:
+    """WEBHOOK_SECRET unset: the one in var/webhook.secret, created (0600) on the first start."""
+    from pydantic import SecretStr
+
+    from bot.telegram.guard import load_or_create_secret
+
+    secret, created = load_or_create_secret(path)
+    if created:
+        # Said once, on creation. The value itself stays in the file, out of logs.
+        print(
+            f"WEBHOOK_SECRET is not set: generated one in {path} (mode 0600). Instances that do"
+            " not share this folder need the same WEBHOOK_SECRET set.",
+            file=sys.stderr,
+        )
+    return settings.model_copy(update={"webhook_secret": SecretStr(secret)})
+
+
 def run(settings: Settings, mode: str = "polling") -> int:
     if settings.bot_token is None:
         return fail("Configuration error: BOT_TOKEN is not set (get one from @BotFather)", 2)
-    if mode == "webhook" and (settings.webhook_url is None or settings.webhook_secret is None):
-        return fail("Configuration error: webhook mode needs WEBHOOK_URL and WEBHOOK_SECRET", 2)
+    if mode == "webhook" and settings.webhook_url is None:
+        return fail("Configuration error: webhook mode needs WEBHOOK_URL", 2)
+    if mode == "webhook" and settings.webhook_secret is None:
+        settings = with_generated_secret(settings)
     try:
         return asyncio.run(_run(settings, mode))
     except KeyboardInterrupt:

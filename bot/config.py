@@ -13,6 +13,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
 LANGUAGES = ("en", "fr", "es", "ru", "zh", "ar")
 TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,100}$")
+SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{32,256}$")
 
 
 def sqlite_url(path: Path) -> str:
@@ -43,7 +44,13 @@ class Settings(BaseSettings):
     keys_url: str | None = None
     # Webhook mode: Telegram posts to {webhook_url}/telegram with this secret in a header.
     webhook_url: str | None = None
+    # At least 32 characters. Unset in webhook mode: generated once into var/webhook.secret (one
+    # instance, or instances sharing var/; several separate instances need the same value set).
     webhook_secret: SecretStr | None = None
+    # Seconds a client has to send a whole request (head, then body); also the idle keep-alive.
+    webhook_read_timeout: float = Field(default=10.0, gt=0, le=300)
+    # Open connections at most (a quarter of them per address outside Telegram's networks).
+    webhook_max_connections: int = Field(default=100, ge=4, le=10000)
     # All interfaces: on a platform, its router sits in front and PORT is assigned.
     webhook_host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
@@ -67,8 +74,12 @@ class Settings(BaseSettings):
     @field_validator("webhook_secret")
     @classmethod
     def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not re.match(r"^[A-Za-z0-9_-]{1,256}$", value.get_secret_value()):
-            raise ValueError("expected 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        # It is the only authentication of an update (M7): long enough never to be guessed.
+        if value is not None and not SECRET_RE.match(value.get_secret_value()):
+            raise ValueError(
+                "expected 32-256 characters of A-Z, a-z, 0-9, _ and - "
+                "(or leave it unset to have one generated)"
+            )
         return value
 
     @field_validator("webhook_url")

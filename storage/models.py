@@ -50,6 +50,7 @@ class OutboxKind(StrEnum):
     CLOSED = "closed"
     WITHDRAWN = "withdrawn"
     ALERT = "alert"
+    UNDELIVERED = "undelivered"  # a staff reply Telegram refused to pass to the member (L5)
 
 
 class Destination(StrEnum):

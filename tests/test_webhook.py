@@ -19,7 +19,7 @@ from bot.telegram.webhook import PATH, SECRET_HEADER, WebhookServer
 from storage.models import InboxUpdate
 from tests.fakes import user
 
-SECRET = "s3cret_Token-1"
+SECRET = "s3cret_Token-1-long-enough-for-M7-ok"
 
 
 @pytest.fixture

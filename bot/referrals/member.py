@@ -50,6 +50,7 @@ from bot.referrals.texts import (
     network_label,
     pseudonym,
 )
+from bot.telegram.html import TEXT_LIMIT, utf16_len
 from bot.ui.keyboards import Menu, main_menu, menu_button
 from bot.ui.screens import ack, show
 from storage.crypto import Sealer
@@ -266,11 +267,17 @@ async def write_message(
         return
     # Kept even when too long, so the member can shorten it rather than start again.
     await state.update_data({DRAFT: seal_draft(app.sealer, text), SHARE: False})
-    if len(text) > REQUEST_TEXT_LIMIT:
-        await message.answer(too_long_text(len(text)), reply_markup=cancel_keyboard())
-        await message.answer(html.escape(text))
+    if utf16_len(text) > REQUEST_TEXT_LIMIT:
+        await message.answer(too_long_text(utf16_len(text)), reply_markup=cancel_keyboard())
+        await echo_draft(message, text)
         return
     await show_preview(message, state, app, member, directory, session)
+
+
+async def echo_draft(message: Message, text: str) -> None:
+    """The refused text back, to shorten and copy; only when it fits in one message."""
+    if utf16_len(text) <= TEXT_LIMIT:
+        await message.answer(html.escape(text))
 
 
 async def routed_network(session: AsyncSession, directory: Directory, country: str) -> str:
@@ -387,7 +394,7 @@ async def send_request(
         or not isinstance(need, str)
         or not isinstance(country, str)
         or text is None
-        or len(text) > REQUEST_TEXT_LIMIT
+        or utf16_len(text) > REQUEST_TEXT_LIMIT
         or directory.need(need) is None
     ):
         await stale(query)
@@ -441,9 +448,9 @@ async def send_answer(
 ) -> None:
     """Queue a member's answer for the group; the update's inbox entry covers a crash (R11)."""
     text = (message.text or "").strip()
-    if len(text) > REQUEST_TEXT_LIMIT:
-        await message.answer(too_long_text(len(text)))
-        await message.answer(html.escape(text))
+    if utf16_len(text) > REQUEST_TEXT_LIMIT:
+        await message.answer(too_long_text(utf16_len(text)))
+        await echo_draft(message, text)
         return
     if not text:
         return

@@ -64,6 +64,7 @@ from bot.referrals.texts import (
     relay_to_group_text,
     relay_to_member_text,
     reminder_text,
+    undelivered_text,
     withdrawn_text,
 )
 from storage.crypto import Sealer
@@ -368,6 +369,7 @@ class Delivery:
             OutboxKind.EDIT: self._plan_edit,
             OutboxKind.WITHDRAWN: self._plan_card_reply,
             OutboxKind.REMINDER: self._plan_card_reply,
+            OutboxKind.UNDELIVERED: self._plan_card_reply,
             OutboxKind.RELAY: self._plan_group_relay,
         }
         planner = planners.get(row.kind)
@@ -443,17 +445,18 @@ class Delivery:
         )
 
     async def _plan_card_reply(self, job: _GroupJob) -> Plan | None:
-        """A withdrawal notice or a reminder, as a reply to the card in its group."""
+        """A withdrawal notice, a reminder or an undelivered reply, as a reply to the card."""
         row, referral = job.row, job.referral
         card, live = await self._card_target(job.session, referral)
         if card is None or not live or card.sent_chat_id is None:
             _finish(row, OutboxState.CANCELLED, "card's group gone")
             return None
-        text = (
-            withdrawn_text(referral.code)
-            if row.kind == OutboxKind.WITHDRAWN
-            else reminder_text(referral.code, _hours_since(referral.delivered_at, job.now))
-        )
+        if row.kind == OutboxKind.WITHDRAWN:
+            text = withdrawn_text(referral.code)
+        elif row.kind == OutboxKind.UNDELIVERED:
+            text = undelivered_text(referral.code)
+        else:
+            text = reminder_text(referral.code, _hours_since(referral.delivered_at, job.now))
         return Plan(
             row.id,
             row.kind,
@@ -644,11 +647,27 @@ class Delivery:
             if row is not None:
                 await self._bury(session, row, reason)
 
-    async def _bury(self, session: AsyncSession, row: OutboxMessage, reason: str) -> None:
+    async def _bury(
+        self, session: AsyncSession, row: OutboxMessage, reason: str, *, refused: bool = False
+    ) -> None:
         row.state, row.lease_until, row.lease_owner = OutboxState.DEAD, None, None
         row.in_flight = False
         row.last_error = reason[:120]
         log.warning("a %s for %s is dead: %s", row.kind, row.destination, reason[:80])
+        if (
+            row.destination == Destination.MEMBER
+            and row.kind == OutboxKind.RELAY
+            and row.referral_id is not None
+            and not refused
+        ):
+            # Staff saw 👍 when they replied: tell the group the member never got it (L5).
+            await OutboxRepo(session).enqueue(
+                f"undelivered:{row.id}",
+                referral_id=row.referral_id,
+                destination=Destination.CARD,
+                kind=OutboxKind.UNDELIVERED,
+            )
+            self.bell.ring()
         if row.destination in (Destination.ADMIN, Destination.MEMBER):
             return  # an admin who never started the bot, a member who blocked it
         referral = await session.get(Referral, row.referral_id) if row.referral_id else None
@@ -674,7 +693,7 @@ class Delivery:
             if row is None:
                 return _Outcome()
             if plan.destination in (Destination.MEMBER, Destination.ADMIN):
-                await self._bury(session, row, reason)
+                await self._bury(session, row, reason, refused=True)
                 return _Outcome()
             if plan.edit_message_id is not None:
                 _finish(row, OutboxState.SENT, reason)

@@ -35,6 +35,7 @@ from bot.i18n import _
 from bot.referrals.callbacks import CardAction, CardOp
 from bot.referrals.service import OPEN_STATES, Referrals, open_body, ring_after_commit
 from bot.referrals.texts import card_markup, card_text, card_view
+from bot.telegram.html import utf16_len
 from bot.ui.screens import ack
 from storage.models import Member, Referral
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
@@ -133,12 +134,12 @@ async def staff_reply(
         if text is None:
             await message.reply(_("Only text is passed on to members. Please write it out."))
             return
-        if len(text) > STAFF_REPLY_LIMIT:
+        if utf16_len(text) > STAFF_REPLY_LIMIT:
             await message.reply(
                 _(
                     "This reply has {count} characters; members can get up to {limit} at a "
                     "time. Please split it into shorter replies."
-                ).format(count=len(text), limit=STAFF_REPLY_LIMIT)
+                ).format(count=utf16_len(text), limit=STAFF_REPLY_LIMIT)
             )
             return
         if await Referrals(session, app).staff_reply(referral, text, event_update.update_id):

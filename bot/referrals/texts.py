@@ -234,6 +234,13 @@ def withdrawn_text(code: str) -> str:
     return "↩️ " + _("{code}: withdrawn by the member.").format(code=code)
 
 
+def undelivered_text(code: str) -> str:
+    return "⚠️ " + _(
+        "{code}: a reply from this group could not be delivered to the member (Telegram "
+        "refused it). If it was long, please send it again in shorter parts."
+    ).format(code=code)
+
+
 def reminder_text(code: str, hours: int) -> str:
     return "⏰ " + _(
         "{code} has not been claimed for {hours} hours. Please claim it, or close it."

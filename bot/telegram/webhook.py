@@ -4,7 +4,8 @@ Each POST is checked against the secret (401, constant-time compare, nothing sto
 into the shared inbox and only then answered 200; if the database cannot take it, Telegram gets a
 503 and sends it again (R1). Handling happens from the inbox by whichever instance holds the
 "inbox" lease, one at a time, so a member's updates keep their order and each is handled once
-(R3). `/healthz` reports the database, Redis and the inbox backlog (R36).
+(R3). `/healthz` reports the database, Redis and the inbox backlog (R36), and answers 503 when
+any of them is down. Wrong secrets, slow clients and connection floods meet `guard.py` (M7, L4).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import App
+from bot.telegram.guard import ConnectionGuard, FailureThrottle, start_site
 from bot.telegram.intake import Intake
 from storage import db
 from storage.models import utcnow
@@ -44,9 +46,14 @@ class WebhookServer:
         self.secret = secret.get_secret_value().encode() if secret else b""
         self.instance = secrets.token_hex(8)
         self.wake = asyncio.Event()
+        self.throttle = FailureThrottle()
+        self.guard = ConnectionGuard(
+            read_timeout=app.settings.webhook_read_timeout,
+            max_connections=app.settings.webhook_max_connections,
+        )
 
     def web_app(self) -> web.Application:
-        application = web.Application(client_max_size=1 << 20)
+        application = web.Application(client_max_size=1 << 20, middlewares=[self.guard.middleware])
         application.router.add_post(PATH, self.receive)
         application.router.add_get("/healthz", self.health)
         return application
@@ -54,10 +61,23 @@ class WebhookServer:
     async def receive(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not self.secret or not hmac.compare_digest(given, self.secret):
-            log.warning("webhook call with a missing or wrong secret refused")
+            # The right secret always passes, so a guesser sharing an address with Telegram
+            # (a proxy in front) cannot lock Telegram out; its own wrong guesses are slowed.
+            address = request.remote
+            if self.throttle.blocked(address):
+                await asyncio.sleep(self.throttle.penalty_seconds)
+                return web.Response(status=429, headers={"Retry-After": "60"})
+            self.throttle.failed(address)
+            if self.throttle.blocked(address):
+                log.warning("repeated wrong webhook secrets: that address is slowed down")
+            else:
+                log.warning("webhook call with a missing or wrong secret refused")
             return web.Response(status=401)
+        body = await self.guard.read_body(request)
+        if body is None:
+            return web.Response(status=408)
         try:
-            update = Update.model_validate(await request.json(), context={"bot": self.bot})
+            update = Update.model_validate(json.loads(body), context={"bot": self.bot})
         except (ValueError, ValidationError):
             return web.Response(status=400)
         try:
@@ -88,7 +108,11 @@ class WebhookServer:
             report["redis"] = await _redis_status(self.app.settings.redis_url)
             healthy = healthy and report["redis"] == "ok"
         for name, probe in self.app.health_probes.items():
-            report[name] = await probe()
+            try:
+                report[name] = await probe()
+            except Exception as exc:  # any probe failing is "down", never a bare 500 (L2)
+                report[name] = f"down: {type(exc).__name__}"
+                healthy = False
         return web.Response(
             status=200 if healthy else 503,
             text=json.dumps(report),
@@ -129,10 +153,14 @@ async def _redis_status(url: str) -> str:
 
 async def serve(app: App, bot: Bot, dp: Dispatcher, intake: Intake, stop: asyncio.Event) -> None:
     server = WebhookServer(app, bot, dp, intake)
-    runner = web.AppRunner(server.web_app(), access_log=None)
+    runner = web.AppRunner(
+        server.web_app(),
+        access_log=None,
+        # An idle kept-alive connection is closed by the guard's read timeout anyway.
+        keepalive_timeout=app.settings.webhook_read_timeout,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, app.settings.webhook_host, app.settings.port)
-    await site.start()
+    site = await start_site(runner, server.guard, app.settings.webhook_host, app.settings.port)
     assert app.settings.webhook_url is not None and app.settings.webhook_secret is not None
     # Never drop pending updates: they are members' messages from the restart window.
     await bot.set_webhook(
@@ -144,4 +172,5 @@ async def serve(app: App, bot: Bot, dp: Dispatcher, intake: Intake, stop: asynci
     try:
         await server.drain_forever(stop)
     finally:
+        site.close()
         await runner.cleanup()
