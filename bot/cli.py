@@ -105,11 +105,17 @@ async def bench(only: str | None) -> int:
 
 
 async def db_upgrade(settings: Settings) -> int:
+    from bot.app import master_key
     from storage import db
+    from storage.crypto import MasterKeyError
 
+    try:
+        key = master_key(settings)  # migration 0005 hashes and seals existing rows with it
+    except MasterKeyError as exc:
+        return fail(f"Cannot upgrade: {exc}", 2)
     engine = db.create_engine(settings.database_url)
     try:
-        await db.upgrade(engine)
+        await db.upgrade(engine, key)
     finally:
         await engine.dispose()
     print("The database schema is up to date.")

@@ -59,10 +59,12 @@ def alembic_config() -> Config:
     return cfg
 
 
-def _upgrade(conn: Connection) -> None:
+def _upgrade(conn: Connection, master_key: bytes | None = None, target: str = "heads") -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = conn
-    command.upgrade(cfg, "heads")
+    # Data migrations that hash and seal existing rows need it (0005).
+    cfg.attributes["master_key"] = master_key
+    command.upgrade(cfg, target)
 
 
 def _pending(conn: Connection) -> bool:
@@ -71,9 +73,11 @@ def _pending(conn: Connection) -> bool:
     return heads != current
 
 
-async def upgrade(engine: AsyncEngine) -> None:
+async def upgrade(
+    engine: AsyncEngine, master_key: bytes | None = None, target: str = "heads"
+) -> None:
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+        await conn.run_sync(_upgrade, master_key, target)
 
 
 async def needs_upgrade(engine: AsyncEngine) -> bool:
