@@ -76,8 +76,20 @@ def _pending(conn: Connection) -> bool:
 async def upgrade(
     engine: AsyncEngine, master_key: bytes | None = None, target: str = "heads"
 ) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade, master_key, target)
+    sqlite = engine.dialect.name == "sqlite"
+    async with engine.connect() as conn:
+        if sqlite:
+            # Batch migrations copy a table and drop the old one: with foreign keys on, that
+            # drop would cascade to every row referring to it. Outside a transaction only.
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await conn.commit()
+        try:
+            async with conn.begin():
+                await conn.run_sync(_upgrade, master_key, target)
+        finally:
+            if sqlite:
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await conn.commit()
 
 
 async def needs_upgrade(engine: AsyncEngine) -> bool:
