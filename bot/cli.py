@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings, load_settings
@@ -58,6 +59,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(db_upgrade(settings))
     if args.command == "bench":
         return asyncio.run(bench(args.only))
+    if args.command == "backup":
+        return backup(settings, args.dest)
     if args.command == "purge":
         return asyncio.run(purge(settings, args.force))
     if args.command == "guides":
@@ -102,6 +105,26 @@ async def bench(only: str | None) -> int:
     if missed:
         print("missed targets: " + ", ".join(missed), file=sys.stderr)
     return 1 if missed else 0
+
+
+def backup(settings: Settings, dest: Path) -> int:
+    """A copy of the database that holds no key: /forget still shreds what it holds (L7)."""
+    from storage import db
+
+    if not settings.is_sqlite:
+        return fail(
+            "backup copies SQLite databases; on PostgreSQL use pg_dump of DATABASE_URL only,"
+            " never of KEYS_URL.",
+            2,
+        )
+    source = Path(settings.database_url.split("///", 1)[-1])
+    if not source.exists():
+        return fail(f"no database at {source}", 2)
+    if dest.exists():
+        return fail(f"{dest} exists: choose a new file", 2)
+    db.backup_sqlite(source, dest)
+    print(f"Backed up the database to {dest} (without members' data keys).")
+    return 0
 
 
 async def db_upgrade(settings: Settings) -> int:
