@@ -95,3 +95,30 @@ async def test_l7_backup_opens_without_keys_and_forget_still_shreds(
     await chat.tap("Yes, delete everything")
     left = {m: k for m in range(1, 10) if (k := await app.keystore.get(m)) is not None}
     assert not any(REQUEST in t for t in await readable_texts(app, dest, master, left))
+
+
+async def test_i1_inbox_payload_is_bound_to_its_update_id(
+    app: App, bot: Bot, intake: Intake, telegram: FakeTelegram
+) -> None:
+    """Two inbox payloads swapped in the database no longer open (the aad names the update)."""
+    from aiogram.types import Update
+    from cryptography.exceptions import InvalidTag
+    from sqlalchemy import select
+
+    from storage.models import InboxUpdate
+    from storage.repositories.inbox import open_payload
+
+    person = {"id": 4321, "is_bot": False, "first_name": "Sam"}
+    updates = [
+        Update.model_validate(telegram.user_message(person, t), context={"bot": bot})
+        for t in ("first", "second")
+    ]
+    await intake.store(updates)
+    async with app.sessions() as session:
+        rows = dict(
+            (await session.execute(select(InboxUpdate.update_id, InboxUpdate.payload))).all()
+        )
+    first, second = (u.update_id for u in updates)
+    assert b"first" in open_payload(app.sealer, first, rows[first])
+    with pytest.raises(InvalidTag):
+        open_payload(app.sealer, first, rows[second])

@@ -55,6 +55,8 @@ async def forget_member(
         ring_after_commit(session, app)
     # Delivered messages remember the chat they went to: for a member, their Telegram id.
     await OutboxRepo(session).forget_chat(member.telegram_id, OWED)
+    # Their updates still waiting or failed in the inbox: name, @username, words (M5).
+    await InboxRepo(session).forget_sender(member.telegram_id)
     repo = SafetyRepo(session)
     await repo.drop_sightings(member.id)
     await repo.drop_settings(member.id)
