@@ -62,6 +62,13 @@ class App:
     def __post_init__(self) -> None:
         self.safety = Safety(self)
 
+    @property
+    def identity(self) -> Identity:
+        """Keyed hashes and sealed ids (storage/sealed.py), carried by every session."""
+        found = self.sessions.kw["info"][IDENTITY]
+        assert isinstance(found, Identity)
+        return found
+
     async def close(self) -> None:
         if self.keystore is not None:
             await self.keystore.close()

@@ -63,6 +63,22 @@ async def forget_member(
     await MemberRepo(session).delete(member)
     safety.forget(chat_id)
     safety.checkpoint_soon(session)
+    if app.settings.redis_url:
+        await forget_flood_counter(app, chat_id)
+
+
+async def forget_flood_counter(app: App, user_id: int) -> None:
+    """The flood guard's counter names the member (by keyed hash) for up to a minute (L10)."""
+    from redis.asyncio import Redis
+
+    from bot.middlewares.throttle import counter_name
+
+    assert app.settings.redis_url is not None
+    client = Redis.from_url(app.settings.redis_url)
+    try:
+        await client.delete(counter_name(app.identity, user_id))
+    finally:
+        await client.aclose()
 
 
 # -- retention ---------------------------------------------------------------------------------
