@@ -22,7 +22,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from storage.sealed import SealedInt, SealedText
+from storage.sealed import SealedInt, SealedText, open_on_load
 
 
 class ReferralState(StrEnum):
@@ -87,6 +87,10 @@ class StrEnumColumn(TypeDecorator[Any]):
 
 class Base(DeclarativeBase):
     pass
+
+
+# Sealed columns are opened as rows load, so objects stay readable after their session.
+open_on_load(Base)
 
 
 def utcnow() -> dt.datetime:

@@ -12,8 +12,10 @@ A value set before the object belongs to a session is sealed just before the flu
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Generic, TypeVar, overload
 
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
@@ -123,3 +125,28 @@ def _seal_pending(session: Session, _context: Any, _instances: Any) -> None:
         identity = identity_of(session)
         for name, field in pending.items():
             field.store(identity, obj, obj.__dict__["_sealed_plain"][name])
+
+
+def _open_all(obj: object, session: Session | None) -> None:
+    """Open every sealed value as the row is loaded, so it stays readable once detached."""
+    cache: dict[str, Any] = obj.__dict__.setdefault("_sealed_plain", {})
+    cache.clear()
+    if session is None or session.info.get(IDENTITY) is None:
+        return
+    for name, field in vars(type(obj)).items():
+        if isinstance(field, _Sealed):
+            # A row that cannot be opened fails where it is used, for that row only (M3).
+            with contextlib.suppress(InvalidTag):
+                getattr(obj, name)
+
+
+def open_on_load(base: type) -> None:
+    """Sealed values of `base`'s subclasses are opened when loaded or refreshed."""
+
+    @event.listens_for(base, "load", propagate=True)
+    def _load(target: object, context: Any) -> None:
+        _open_all(target, context.session)
+
+    @event.listens_for(base, "refresh", propagate=True)
+    def _refresh(target: object, context: Any, _attrs: Any) -> None:
+        _open_all(target, context.session)
