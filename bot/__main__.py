@@ -31,6 +31,10 @@ def parser() -> argparse.ArgumentParser:
     guides_sub.add_parser("coverage", help="guides x languages; each catalog's translated share")
     new = guides_sub.add_parser("new", help="scaffold guides/<slug>/ with every language's file")
     new.add_argument("slug", help="the folder name: lowercase a-z, 0-9 and '-'")
+    backup = sub.add_parser(
+        "backup", help="copy the database (online, consistent) without the key store"
+    )
+    backup.add_argument("dest", type=Path, help="the new file to write (must not exist)")
     purge = sub.add_parser("purge", help="delete data past its retention limit (for cron)")
     purge.add_argument(
         "--force", action="store_true", help="run even if an instance did so in the last day"

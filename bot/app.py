@@ -16,8 +16,21 @@ from bot.problems import ContentError, Problem
 from bot.referrals.doorbell import Doorbell
 from bot.safety.service import Safety
 from storage import db
-from storage.crypto import Sealer, load_or_create_master_key
+from storage.crypto import Identity, Sealer, load_or_create_master_key
 from storage.keystore import SESSION_INFO_KEY, KeyStore, open_store
+from storage.sealed import IDENTITY
+
+# Keys live apart from the database's folder, so a copy of the database's folder holds no key
+# (L7); var/master.key is still read where an older version created it.
+KEYS_DIR = VAR_DIR / "keys"
+
+
+def master_key(settings: Settings) -> bytes:
+    """MASTER_KEY, or the key file (created on first start); refuses a readable one (L7)."""
+    legacy = VAR_DIR / "master.key"
+    path = legacy if legacy.exists() else KEYS_DIR / "master.key"
+    value = settings.master_key.get_secret_value() if settings.master_key else None
+    return load_or_create_master_key(value, path)
 
 
 class SchemaOutOfDate(Exception):
@@ -48,6 +61,13 @@ class App:
 
     def __post_init__(self) -> None:
         self.safety = Safety(self)
+
+    @property
+    def identity(self) -> Identity:
+        """Keyed hashes and sealed ids (storage/sealed.py), carried by every session."""
+        found = self.sessions.kw["info"][IDENTITY]
+        assert isinstance(found, Identity)
+        return found
 
     async def close(self) -> None:
         if self.keystore is not None:
@@ -80,18 +100,17 @@ async def create_app(
             problems += exc.problems
     if problems or directory is None or holder is None:
         raise ContentError(problems)
+    key = master_key(settings)
     engine = db.create_engine(settings.database_url)
     if settings.is_sqlite:
-        await db.upgrade(engine)
+        await db.upgrade(engine, key)
     elif await db.needs_upgrade(engine):
         await engine.dispose()
         raise SchemaOutOfDate("the database schema is out of date: run `python -m bot db upgrade`")
-    key = load_or_create_master_key(
-        settings.master_key.get_secret_value() if settings.master_key else None,
-        VAR_DIR / "master.key",
-    )
     keystore = await open_store(settings.database_url, settings.keys_url)
-    info = {SESSION_INFO_KEY: keystore} if keystore is not None else None
+    info: dict[str, object] = {IDENTITY: Identity(key)}
+    if keystore is not None:
+        info[SESSION_INFO_KEY] = keystore
     sessions = db.session_factory(engine, info)
     if keystore is not None:
         async with sessions.begin() as session:

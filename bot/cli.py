@@ -59,6 +59,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(db_upgrade(settings))
     if args.command == "bench":
         return asyncio.run(bench(args.only))
+    if args.command == "backup":
+        return backup(settings, args.dest)
     if args.command == "purge":
         return asyncio.run(purge(settings, args.force))
     if args.command == "guides":
@@ -105,12 +107,38 @@ async def bench(only: str | None) -> int:
     return 1 if missed else 0
 
 
-async def db_upgrade(settings: Settings) -> int:
+def backup(settings: Settings, dest: Path) -> int:
+    """A copy of the database that holds no key: /forget still shreds what it holds (L7)."""
     from storage import db
 
+    if not settings.is_sqlite:
+        return fail(
+            "backup copies SQLite databases; on PostgreSQL use pg_dump of DATABASE_URL only,"
+            " never of KEYS_URL.",
+            2,
+        )
+    source = Path(settings.database_url.split("///", 1)[-1])
+    if not source.exists():
+        return fail(f"no database at {source}", 2)
+    if dest.exists():
+        return fail(f"{dest} exists: choose a new file", 2)
+    db.backup_sqlite(source, dest)
+    print(f"Backed up the database to {dest} (without members' data keys).")
+    return 0
+
+
+async def db_upgrade(settings: Settings) -> int:
+    from bot.app import master_key
+    from storage import db
+    from storage.crypto import MasterKeyError
+
+    try:
+        key = master_key(settings)  # migration 0005 hashes and seals existing rows with it
+    except MasterKeyError as exc:
+        return fail(f"Cannot upgrade: {exc}", 2)
     engine = db.create_engine(settings.database_url)
     try:
-        await db.upgrade(engine)
+        await db.upgrade(engine, key)
     finally:
         await engine.dispose()
     print("The database schema is up to date.")

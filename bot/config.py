@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     # Updates a member may send per minute before the flood guard steps in (0: no limit).
     flood_limit: int = Field(default=20, ge=0)
+    # /exit's "Chat cleared" is itself a tell on an inspected phone: it deletes itself (I1).
+    exit_leaves_no_trace: bool = True
 
     @field_validator("bot_token")
     @classmethod

@@ -8,7 +8,7 @@ from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 
 from bot.app import App
-from bot.fsm import SealedStorage
+from bot.fsm import HashedKeyBuilder, SealedStorage
 from bot.guides import handlers as guides
 from bot.i18n import MemberI18nMiddleware
 from bot.middlewares.db import Transaction
@@ -27,13 +27,13 @@ def build_i18n(app: App) -> I18n:
 def fsm_backend(app: App) -> tuple[BaseStorage, BaseEventIsolation]:
     """Redis when configured, so several instances share FSM state and per-member locks."""
     if app.settings.redis_url:
-        from aiogram.fsm.storage.base import DefaultKeyBuilder
         from aiogram.fsm.storage.redis import RedisStorage
 
         # Abandoned conversations expire: a half-written request must not linger for ever.
         storage = RedisStorage.from_url(
             app.settings.redis_url,
-            key_builder=DefaultKeyBuilder(with_bot_id=True, with_destiny=True),
+            # Key names carry a keyed hash of the chat and user, never their ids (L10).
+            key_builder=HashedKeyBuilder(app.identity, with_bot_id=True, with_destiny=True),
             state_ttl=FSM_TTL,
             data_ttl=FSM_TTL,
         )
@@ -66,7 +66,7 @@ def build_dispatcher(
     if app.settings.flood_limit:
         counter: MemoryCounter | RedisCounter = MemoryCounter()
         if app.settings.redis_url:
-            counter = RedisCounter(app.settings.redis_url)
+            counter = RedisCounter(app.settings.redis_url, app.identity)
             dp.shutdown.register(counter.close)
         # After i18n, so the one notice a flooding member gets is in their language.
         throttle = Throttle(counter, app.settings.flood_limit)

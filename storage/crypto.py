@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import logging
 import os
 import secrets
+import stat
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,46 @@ class DataKeys:
         return Sealer(self.master.open(wrapped, self.aad(member_id)))
 
 
+def derive(master: bytes, label: bytes) -> bytes:
+    """A 256-bit key for one purpose, derived from the master key (HKDF-SHA256)."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(master)
+
+
+class Identity:
+    """Telegram ids at rest (H1): found by a keyed hash, kept only sealed.
+
+    `tag` is HMAC-SHA256 under a key derived from the master key, so a copy of the database
+    without the key cannot test "is account N a member?"; `seal`/`open` use another derived
+    key, so the identity key never opens inbox payloads or data keys, and the other way round.
+    """
+
+    HASH_LABEL = b"community-guide/v1/telegram-id-hash"
+    SEAL_LABEL = b"community-guide/v1/identity-seal"
+
+    def __init__(self, master: bytes) -> None:
+        self._hash_key = derive(master, self.HASH_LABEL)
+        self.sealer = Sealer(derive(master, self.SEAL_LABEL))
+
+    def tag(self, telegram_id: int) -> bytes:
+        return hmac.new(self._hash_key, b"%d" % telegram_id, hashlib.sha256).digest()
+
+    def seal_int(self, value: int, aad: bytes) -> bytes:
+        return self.sealer.seal(value.to_bytes(8, "big", signed=True), aad)
+
+    def open_int(self, sealed: bytes, aad: bytes) -> int:
+        return int.from_bytes(self.sealer.open(sealed, aad), "big", signed=True)
+
+    def seal_text(self, value: str, aad: bytes, width: int = 32) -> bytes:
+        """Padded to a multiple of `width` bytes: a ciphertext's length must not tell
+        "hiv" from "legal-help" or one network from another."""
+        raw = value.encode()
+        padded = raw + b"\0" * (-len(raw) % width or (0 if raw else width))
+        return self.sealer.seal(padded, aad)
+
+    def open_text(self, sealed: bytes, aad: bytes) -> str:
+        return self.sealer.open(sealed, aad).rstrip(b"\0").decode()
+
+
 def decode_key(text: str) -> bytes:
     try:
         key = base64.urlsafe_b64decode(text.strip().encode())
@@ -70,7 +115,18 @@ def decode_key(text: str) -> bytes:
         raise MasterKeyError("MASTER_KEY: not valid base64") from None
     if len(key) != 32:
         raise MasterKeyError("MASTER_KEY: expected 32 bytes, base64-encoded (44 characters)")
+    if not any(key):
+        raise MasterKeyError("MASTER_KEY is all zeros: generate a random one")
     return key
+
+
+def check_key_file(key_file: Path) -> None:
+    """Refuse a key file others can read: anyone on the machine could open everything."""
+    mode = stat.S_IMODE(key_file.stat().st_mode)
+    if mode & 0o077:
+        raise MasterKeyError(
+            f"{key_file} is readable by other users (mode {mode:o}): run chmod 600 {key_file}"
+        )
 
 
 def load_or_create_master_key(value: str | None, key_file: Path) -> bytes:
@@ -78,8 +134,9 @@ def load_or_create_master_key(value: str | None, key_file: Path) -> bytes:
     if value:
         return decode_key(value)
     if key_file.exists():
+        check_key_file(key_file)
         return decode_key(key_file.read_text())
-    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = Sealer.new_key()
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +26,38 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
+def private_file(path: Path) -> None:
+    """The database file exists, readable by its owner only (L7), before SQLite opens it.
+
+    SQLite gives its -wal and -shm files the database file's mode, so they are private too;
+    older files created 0644 are tightened.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
+
+
+def backup_sqlite(source: Path, dest: Path) -> None:
+    """A consistent copy of a live SQLite database (the online backup API), 0600, WAL folded
+    in. The key store is a separate file and is not copied."""
+    private_file(dest)
+    with (
+        contextlib.closing(sqlite3.connect(source)) as src,
+        contextlib.closing(sqlite3.connect(dest)) as dst,
+    ):
+        src.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # Bound values hold members' Telegram ids: keep them out of SQL logs and error messages.
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(path))
         engine = create_async_engine(url, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -59,10 +87,12 @@ def alembic_config() -> Config:
     return cfg
 
 
-def _upgrade(conn: Connection) -> None:
+def _upgrade(conn: Connection, master_key: bytes | None = None, target: str = "heads") -> None:
     cfg = alembic_config()
     cfg.attributes["connection"] = conn
-    command.upgrade(cfg, "heads")
+    # Data migrations that hash and seal existing rows need it (0005).
+    cfg.attributes["master_key"] = master_key
+    command.upgrade(cfg, target)
 
 
 def _pending(conn: Connection) -> bool:
@@ -71,9 +101,23 @@ def _pending(conn: Connection) -> bool:
     return heads != current
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+async def upgrade(
+    engine: AsyncEngine, master_key: bytes | None = None, target: str = "heads"
+) -> None:
+    sqlite = engine.dialect.name == "sqlite"
+    async with engine.connect() as conn:
+        if sqlite:
+            # Batch migrations copy a table and drop the old one: with foreign keys on, that
+            # drop would cascade to every row referring to it. Outside a transaction only.
+            await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            await conn.commit()
+        try:
+            async with conn.begin():
+                await conn.run_sync(_upgrade, master_key, target)
+        finally:
+            if sqlite:
+                await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await conn.commit()
 
 
 async def needs_upgrade(engine: AsyncEngine) -> bool:

@@ -6,8 +6,9 @@ That only works if no copy of the wrapped key survives. Kept in the main databas
 snapshot or stolen backup of it would hold both the ciphertexts and the wrapped keys, and the
 master key would open everything, /forget or not. So the keys live here instead:
 
-- SQLite (the default): a file next to the database, `<name>.keys.sqlite3`. A copy of
-  `bot.sqlite3` then holds ciphertexts and no keys.
+- SQLite (the default): `keys/<name>.keys.sqlite3`, a folder of its own beside the database
+  (`var/keys/`, with the generated master.key). A copy of `bot.sqlite3` then holds
+  ciphertexts and no keys; `python -m bot backup` makes such a copy.
 - KEYS_URL: any other database (a second PostgreSQL database, or an SQLite file on a volume).
 
 Operators: back up the main database as you like, but never together with the key store; if
@@ -48,14 +49,27 @@ member_keys = Table(
 
 
 def default_url(database_url: str, keys_url: str | None) -> str | None:
-    """KEYS_URL when set; beside an SQLite database file otherwise; None for PostgreSQL."""
+    """KEYS_URL when set; otherwise, for an SQLite database file, `keys/<name>.keys.sqlite3`
+    in a folder of its own beside it (L7): copying the database's folder copies no key.
+    A store an older version kept right beside the database is still used. None for
+    PostgreSQL."""
     if keys_url:
         return keys_url
     if database_url.startswith("sqlite"):
         path = database_url.split("///", 1)[-1]
         if path and path != ":memory:":
             file = Path(path)
-            return db_url_for(file.with_name(file.stem + ".keys.sqlite3"))
+            name = file.stem + ".keys.sqlite3"
+            legacy = file.with_name(name)
+            if legacy.exists():
+                log.warning(
+                    "the key store sits beside the database (%s): move it to keys/%s while the"
+                    " bot is stopped, so one copy of the folder cannot undo /forget",
+                    legacy.name,
+                    name,
+                )
+                return db_url_for(legacy)
+            return db_url_for(file.parent / "keys" / name)
     return None
 
 

@@ -16,10 +16,13 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from storage.sealed import SealedInt, SealedText, open_on_load
 
 
 class ReferralState(StrEnum):
@@ -87,6 +90,10 @@ class Base(DeclarativeBase):
     pass
 
 
+# Sealed columns are opened as rows load, so objects stay readable after their session.
+open_on_load(Base)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
@@ -99,18 +106,25 @@ class Member(Base):
     """A person chatting with the bot in private. `public_id` is the pseudonym networks see."""
 
     __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("telegram_hash", name="uq_members_telegram_hash"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(12), unique=True)
-    # Kept only because the bot must be able to send replies back.
-    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    # H1: found by a keyed hash of the Telegram id; the id itself (needed to send replies
+    # back) only sealed, bound to the pseudonym. Read and set `telegram_id` as usual.
+    telegram_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    telegram_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    telegram_id = SealedInt[int](
+        "telegram_sealed", "member-telegram", "public_id", "telegram_hash"
+    )
     language: Mapped[str | None] = mapped_column(String(8))
     # Dates, not timestamps: enough for retention, less to reveal.
     created_on: Mapped[dt.date] = mapped_column(Date, default=today)
     last_seen_on: Mapped[dt.date] = mapped_column(Date, default=today)
     # -- services and networks (issue 4, migration 0002) --
-    # ISO 3166-1 alpha-2; set only when the member said yes to "remember my country".
-    country: Mapped[str | None] = mapped_column(String(2))
+    # ISO 3166-1 alpha-2; set only when the member said yes to "remember my country". Sealed.
+    country_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    country = SealedText[str | None]("country_sealed", "member-country", "public_id")
 
 
 class Lease(Base):
@@ -137,6 +151,9 @@ class InboxUpdate(Base):
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     handled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The keyed hash of the sender's Telegram id (as members.telegram_hash): /forget finds and
+    # erases a member's updates still waiting here (M5).
+    sender_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
 
 
 # -- Referrals (issue 5): member data keys, bound groups, referrals, relays, the outbox --------
@@ -172,7 +189,11 @@ class NetworkGroup(Base):
 
 
 class Referral(Base):
-    """A member's request to a network. Only `body` holds their words, sealed with their key."""
+    """A member's request to a network. Only `body` holds their words, sealed with their key.
+
+    Need, country and network are sealed too (H1): a copy of the database without the master
+    key shows that a member asked something, not what, where or whom.
+    """
 
     __tablename__ = "referrals"
 
@@ -182,12 +203,16 @@ class Referral(Base):
     member_id: Mapped[int | None] = mapped_column(
         ForeignKey("members.id", ondelete="SET NULL"), index=True
     )
-    need: Mapped[str] = mapped_column(String(32))
-    country: Mapped[str] = mapped_column(String(2))
+    need_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    need = SealedText[str]("need_sealed", "referral-need", "code")
+    country_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    country = SealedText[str]("country_sealed", "referral-country", "code")
     language: Mapped[str] = mapped_column(String(8))
-    network_id: Mapped[str] = mapped_column(String(32))
+    network_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    network_id = SealedText[str]("network_sealed", "referral-network", "code")
     # The network whose group got the card (the fallback when the network had none).
-    group_network_id: Mapped[str | None] = mapped_column(String(32))
+    group_network_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    group_network_id = SealedText[str | None]("group_network_sealed", "referral-group", "code")
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     state: Mapped[ReferralState] = mapped_column(
         StrEnumColumn(ReferralState, 12), default=ReferralState.QUEUED, index=True
@@ -227,7 +252,7 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_sent_message", "sent_chat_id", "message_id"),
+        Index("ix_outbox_sent_message", "sent_chat_hash", "message_id"),
         Index("ix_outbox_due", "state", "next_attempt_at"),
     )
 
@@ -243,8 +268,10 @@ class OutboxMessage(Base):
     kind: Mapped[OutboxKind] = mapped_column(StrEnumColumn(OutboxKind, 12))
     # Only for admin alerts: members' chats are looked up at send time, never copied here.
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
-    # Small JSON without personal data (alert reasons, network ids).
-    params: Mapped[str | None] = mapped_column(String(200))
+    # Small JSON (alert reasons, a request's code and network), sealed: a code and a network
+    # side by side would tie a member's request to a network (H1).
+    params_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    params = SealedText[str | None]("params_sealed", "outbox-params", "key", width=256)
     state: Mapped[OutboxState] = mapped_column(
         StrEnumColumn(OutboxState, 10), default=OutboxState.PENDING
     )
@@ -257,7 +284,13 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(32))
-    sent_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The chat it went to: a member's Telegram id, or a group's (which names the network).
+    # Sealed, and found by its keyed hash (a reply to this message, /forget).
+    sent_chat_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    sent_chat_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sent_chat_id = SealedInt[int | None](
+        "sent_chat_sealed", "outbox-chat", "key", "sent_chat_hash"
+    )
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

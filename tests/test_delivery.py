@@ -467,3 +467,36 @@ async def test_two_workers_never_send_a_row_twice(
     posted = [m["text"] for m in group.cards()]
     for code in codes:
         assert sum(code in text for text in posted) == 1, code
+
+
+async def test_m3_one_unreadable_key_does_not_stop_the_others(
+    new_chat, make_group, app: App, bot: Bot, telegram: FakeTelegram
+) -> None:  # type: ignore[no-untyped-def]
+    """A's wrapped key is corrupt: A's card is marked dead and admins are told (no content);
+    B's card is delivered all the same, and later cycles run clean."""
+    group = make_group()
+    await group.bind("aswa")
+    delivery = worker(app, bot)
+    a, b = new_chat("en"), new_chat("en")
+    code_a = await submit(a, "A's words, never to be shown.")
+    code_b = await submit(b, "B's request.")
+    member_a = (await referral_of(app, code_a)).member_id
+    assert app.keystore is not None and member_a is not None
+    wrapped = await app.keystore.get(member_a)
+    assert wrapped is not None
+    async with app.keystore.engine.begin() as conn:
+        await conn.exec_driver_sql(
+            "UPDATE member_keys SET wrapped_key = ? WHERE member_id = ?",
+            (bytes([wrapped[0] ^ 1]) + wrapped[1:], member_a),
+        )
+    await delivery.drain()
+    await delivery.drain()
+    assert any(code_b in card["text"] for card in group.cards())
+    assert not any(code_a in card["text"] for card in group.cards())
+    assert (await referral_of(app, code_b)).state == "delivered"
+    rows = {r.key: r for r in await outbox_rows(app)}
+    card_a = rows[f"card:{(await referral_of(app, code_a)).id}"]
+    assert card_a.state == "dead" and card_a.last_error == "cannot be decrypted"
+    alerts = texts_to(telegram, ADMIN_ID)
+    assert len(alerts) == 1 and code_a in alerts[0]
+    assert "A's words" not in alerts[0]

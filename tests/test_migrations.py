@@ -42,3 +42,78 @@ async def test_migrations_build_the_models_on_sqlite(tmp_path: Path) -> None:
 async def test_migrations_build_the_models_on_postgres(pg_url: str) -> None:
     """The same on PostgreSQL, where types are stricter."""
     assert await _diff(pg_url) == []
+
+
+async def test_h1_migration_seals_existing_rows(tmp_path: Path) -> None:
+    """0005 moves data: ids, countries, needs, networks and sent chats of a database at 0004
+    are hashed and sealed, and the bot still finds and reads them with its key."""
+    import base64
+    import sqlite3
+
+    from bot.app import create_app
+    from storage.repositories import MemberRepo, OutboxRepo, ReferralRepo
+    from tests.conftest import make_settings
+
+    path = tmp_path / "test.sqlite3"
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+    await db.upgrade(engine, target="0004")
+    await engine.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO members (id, public_id, telegram_id, language, created_on,"
+            " last_seen_on, country) VALUES (1, 'ABC123', 7600000042, 'en', '2026-11-01',"
+            " '2026-11-01', 'KE')"
+        )
+        conn.execute(
+            "INSERT INTO referrals (id, code, member_id, need, country, language, network_id,"
+            " group_network_id, state, created_at) VALUES (1, 'R-MIG01', 1, 'legal-help', 'KE',"
+            " 'en', 'aswa', 'aswa', 'delivered', '2026-11-01 10:00:00')"
+        )
+        conn.execute(
+            "INSERT INTO outbox (id, key, referral_id, destination, kind, params, state,"
+            " attempts, failures, in_flight, repeat, next_attempt_at, sent_chat_id, message_id,"
+            " created_at) VALUES (1, 'relay:1', 1, 'member', 'relay', '{\"code\": \"R-MIG01\"}',"
+            " 'sent', 1, 0, 0, 0, '2026-11-01 10:00:00', 7600000042, 55, '2026-11-01 10:00:00')"
+        )
+    settings = make_settings(tmp_path)
+    app = await create_app(settings)  # upgrades with the settings' MASTER_KEY
+    try:
+        async with app.sessions() as session:
+            member = await MemberRepo(session).get(7600000042)
+            assert member is not None
+            assert (member.id, member.telegram_id, member.country) == (1, 7600000042, "KE")
+            referral = await ReferralRepo(session).by_code("R-MIG01")
+            assert referral is not None
+            assert (referral.need, referral.country, referral.network_id) == (
+                "legal-help",
+                "KE",
+                "aswa",
+            )
+            assert (referral.group_network_id, referral.member_id) == ("aswa", 1)
+            row = await OutboxRepo(session).posted(7600000042, 55)
+            assert row is not None and row.params == '{"code": "R-MIG01"}'
+    finally:
+        await app.close()
+    with sqlite3.connect(path) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert "7600000042" not in dump and "legal-help" not in dump and "'aswa'" not in dump
+    assert base64.b16encode((7600000042).to_bytes(6, "big")).decode() not in dump.upper()
+
+
+async def test_h1_migration_without_the_key_refuses_to_lose_rows(tmp_path: Path) -> None:
+    """Rows to seal and no key: the upgrade stops instead of dropping the ids."""
+    import sqlite3
+
+    import pytest
+
+    path = tmp_path / "m.sqlite3"
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+    await db.upgrade(engine, target="0004")
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO members (public_id, telegram_id, created_on, last_seen_on)"
+            " VALUES ('ABC123', 42, '2026-11-01', '2026-11-01')"
+        )
+    with pytest.raises(RuntimeError, match="master key"):
+        await db.upgrade(engine)
+    await engine.dispose()

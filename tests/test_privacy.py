@@ -322,5 +322,5 @@ async def test_forget_then_start_makes_a_new_pseudonym(chat: Chat, app: App) -> 
 async def test_keys_live_outside_the_main_database(app: App) -> None:
     """The default key store is a file of its own beside the SQLite database."""
     assert app.keystore is not None
-    assert app.keystore.url.endswith("test.keys.sqlite3")
+    assert app.keystore.url.endswith("/keys/test.keys.sqlite3")
     assert db_file_exists(app.keystore.url)

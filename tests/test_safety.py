@@ -438,3 +438,37 @@ async def test_ids_wait_in_memory_while_the_database_is_away(
     assert safety.pending == []
     async with app.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(MessageSighting)) == 3
+
+
+async def test_i1_exit_leaves_no_trace(
+    chat: Chat, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After /exit the "Chat cleared" note deletes itself: an inspected phone shows nothing."""
+    import asyncio
+
+    from bot.safety import handlers
+
+    monkeypatch.setattr(handlers, "EXIT_NOTICE_SECONDS", 0.05)
+    await chat.say("/start")
+    (reply,) = await chat.say("/exit")
+    assert "Chat cleared" in reply
+    await asyncio.sleep(0.3)
+    assert len(telegram.sent("deleteMessage", chat.chat_id)) == 1
+    left = [m.get("text", "") for (c, _), m in telegram.messages.items() if c == chat.chat_id]
+    assert not [t for t in left if "Chat cleared" in t]
+
+
+@pytest.mark.settings(exit_leaves_no_trace=False)
+async def test_exit_note_can_stay(
+    chat: Chat, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EXIT_LEAVES_NO_TRACE=false keeps the note, for those who want to see it worked."""
+    import asyncio
+
+    from bot.safety import handlers
+
+    monkeypatch.setattr(handlers, "EXIT_NOTICE_SECONDS", 0.05)
+    await chat.say("/exit")
+    await asyncio.sleep(0.3)
+    assert telegram.sent("deleteMessage", chat.chat_id) == []
+    assert "Chat cleared" in chat.last_bot_message()["text"]

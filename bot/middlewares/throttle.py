@@ -18,6 +18,7 @@ from aiogram.enums import ChatType
 from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 
 from bot.i18n import _
+from storage.crypto import Identity
 
 WINDOW = 60
 
@@ -44,15 +45,21 @@ class MemoryCounter:
         return count
 
 
+def counter_name(identity: Identity, user_id: int) -> str:
+    """A keyed hash, not the Telegram id, names a member's counter in Redis (L10)."""
+    return "throttle:" + identity.tag(user_id).hex()[:32]
+
+
 class RedisCounter:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, identity: Identity) -> None:
         from redis.asyncio import Redis
 
         self.redis = Redis.from_url(url)
+        self.identity = identity
 
     async def hit(self, key: int, now: float) -> int:
         # The key lives one minute from the first hit (NX), then the count starts again.
-        name = f"throttle:{key}"
+        name = counter_name(self.identity, key)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(name)
             pipe.expire(name, WINDOW, nx=True)

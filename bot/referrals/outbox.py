@@ -45,6 +45,7 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardMarkup, ReplyParameters
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
@@ -237,7 +238,13 @@ class Delivery:
                 self.owner, now, self.config.lease, self.config.batch
             )
             for row in rows:
-                plan = await self._plan(session, row, now)
+                try:
+                    plan = await self._plan(session, row, now)
+                except InvalidTag:
+                    # One member's key or sealed row that cannot be opened (corrupt, or sealed
+                    # under another MASTER_KEY) must not stop everyone's delivery (M3).
+                    await self._bury(session, row, "cannot be decrypted")
+                    continue
                 if plan is None:
                     continue
                 blocked = self.blocked.get(plan.chat_id)

@@ -171,6 +171,9 @@ async def show_checkup(
 # -- safe exit --------------------------------------------------------------------------------
 
 
+EXIT_NOTICE_SECONDS = 6.0
+
+
 def cleared_text() -> str:
     return _(
         "Chat cleared.\n\n"
@@ -194,7 +197,10 @@ async def safe_exit(
         row = await SafetyRepo(session).settings(member.id)
         if row is not None:
             row.pin_unlocked_until = None  # whoever holds the phone next finds it locked
-    await bot.send_message(chat_id, cleared_text(), reply_markup=back_to_menu())
+    sent = await bot.send_message(chat_id, cleared_text(), reply_markup=back_to_menu())
+    if safety.settings.exit_leaves_no_trace:
+        # Long enough to read, then the chat is empty: "Chat cleared" is itself a tell (I1).
+        safety.delete_later(bot, chat_id, sent.message_id, EXIT_NOTICE_SECONDS)
 
 
 @router.message(Command("exit"))

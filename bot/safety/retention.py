@@ -55,12 +55,30 @@ async def forget_member(
         ring_after_commit(session, app)
     # Delivered messages remember the chat they went to: for a member, their Telegram id.
     await OutboxRepo(session).forget_chat(member.telegram_id, OWED)
+    # Their updates still waiting or failed in the inbox: name, @username, words (M5).
+    await InboxRepo(session).forget_sender(member.telegram_id)
     repo = SafetyRepo(session)
     await repo.drop_sightings(member.id)
     await repo.drop_settings(member.id)
     await MemberRepo(session).delete(member)
     safety.forget(chat_id)
     safety.checkpoint_soon(session)
+    if app.settings.redis_url:
+        await forget_flood_counter(app, chat_id)
+
+
+async def forget_flood_counter(app: App, user_id: int) -> None:
+    """The flood guard's counter names the member (by keyed hash) for up to a minute (L10)."""
+    from redis.asyncio import Redis
+
+    from bot.middlewares.throttle import counter_name
+
+    assert app.settings.redis_url is not None
+    client = Redis.from_url(app.settings.redis_url)
+    try:
+        await client.delete(counter_name(app.identity, user_id))
+    finally:
+        await client.aclose()
 
 
 # -- retention ---------------------------------------------------------------------------------

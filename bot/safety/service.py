@@ -96,6 +96,7 @@ class Safety:
         self._prefs: dict[int, tuple[float, Prefs]] = {}
         self._flusher: asyncio.Task[None] | None = None
         self._checkpoint: asyncio.Task[None] | None = None
+        self._vanishing: set[asyncio.Task[None]] = set()
         self.i18n = I18n(
             path=app.settings.locales_dir, default_locale=app.settings.default_language
         )
@@ -164,7 +165,21 @@ class Safety:
         except Exception as exc:  # best effort: the daily purge checkpoints again
             log.info("checkpoint failed: %s", type(exc).__name__)
 
+    def delete_later(self, bot: Bot, chat_id: int, message_id: int, delay: float) -> None:
+        """Delete one message after `delay` seconds, best effort (a restart keeps it)."""
+
+        async def vanish() -> None:
+            await asyncio.sleep(delay)
+            with contextlib.suppress(Exception):
+                await bot.delete_message(chat_id, message_id)
+
+        task = asyncio.get_running_loop().create_task(vanish())
+        self._vanishing.add(task)
+        task.add_done_callback(self._vanishing.discard)
+
     async def close(self) -> None:
+        for task in list(self._vanishing):
+            task.cancel()
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
         if self._flusher is not None:

@@ -19,9 +19,18 @@ from aiogram.types import Update
 
 from bot.app import App
 from storage.repositories import InboxRepo
+from storage.repositories.inbox import inbox_aad, open_payload
 
 log = logging.getLogger(__name__)
-AAD = b"inbox"
+
+
+def sender_id(update: Update) -> int | None:
+    """Who sent it, so /forget can find their waiting updates (M5)."""
+    try:
+        user = getattr(update.event, "from_user", None)
+    except Exception:  # an update type this aiogram does not know
+        return None
+    return None if user is None else int(user.id)
 
 
 class Intake:
@@ -36,7 +45,8 @@ class Intake:
             fresh = [u for u in updates if u.update_id not in known]
             for update in fresh:
                 raw = update.model_dump_json(exclude_none=True).encode()
-                await inbox.add(update.update_id, self.app.sealer.seal(raw, AAD))
+                sealed = self.app.sealer.seal(raw, inbox_aad(update.update_id))
+                await inbox.add(update.update_id, sealed, sender_id(update))
         return len(fresh)
 
     async def drain(self) -> int:
@@ -48,7 +58,7 @@ class Intake:
             if not rows:
                 return handled
             for update_id, payload in rows:
-                ok = payload is not None and await self._handle(payload)
+                ok = payload is not None and await self._handle(update_id, payload)
                 async with self.app.sessions.begin() as session:
                     inbox = InboxRepo(session)
                     if ok:
@@ -57,9 +67,9 @@ class Intake:
                         await inbox.mark_failed(update_id)
                 handled += ok
 
-    async def _handle(self, payload: bytes) -> bool:
+    async def _handle(self, update_id: int, payload: bytes) -> bool:
         try:
-            data = json.loads(self.app.sealer.open(payload, AAD))
+            data = json.loads(open_payload(self.app.sealer, update_id, payload))
             update = Update.model_validate(data, context={"bot": self.bot})
             await self.dp.feed_update(self.bot, update)
         except Exception:

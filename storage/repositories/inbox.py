@@ -8,10 +8,29 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.crypto import Sealer
 from storage.models import (
     InboxUpdate,
     utcnow,
 )
+from storage.sealed import identity_of
+
+# Rows sealed before the update_id was bound (I1): still opened, for a week at most.
+LEGACY_AAD = b"inbox"
+
+
+def inbox_aad(update_id: int) -> bytes:
+    """A payload is bound to its update_id: rows swapped in the database fail to open (I1)."""
+    return b"inbox:%d" % update_id
+
+
+def open_payload(sealer: Sealer, update_id: int, payload: bytes) -> bytes:
+    from cryptography.exceptions import InvalidTag
+
+    try:
+        return sealer.open(payload, inbox_aad(update_id))
+    except InvalidTag:
+        return sealer.open(payload, LEGACY_AAD)
 
 
 class InboxRepo:
@@ -26,8 +45,24 @@ class InboxRepo:
         )
         return set(rows)
 
-    async def add(self, update_id: int, sealed_payload: bytes) -> None:
-        self.session.add(InboxUpdate(update_id=update_id, payload=sealed_payload))
+    async def add(
+        self, update_id: int, sealed_payload: bytes, sender_id: int | None = None
+    ) -> None:
+        """`sealed_payload` sealed with `inbox_aad(update_id)`; the sender kept as a keyed hash."""
+        sender = None if sender_id is None else identity_of(self.session).tag(sender_id)
+        self.session.add(
+            InboxUpdate(update_id=update_id, payload=sealed_payload, sender_hash=sender)
+        )
+
+    async def forget_sender(self, telegram_id: int) -> int:
+        """/forget: every payload from this person is erased; bare update_ids stay to drop
+        repeats (M5)."""
+        result = await self.session.execute(
+            update(InboxUpdate)
+            .where(InboxUpdate.sender_hash == identity_of(self.session).tag(telegram_id))
+            .values(payload=None, sender_hash=None, handled_at=utcnow())
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def pending(self, limit: int = 100, max_attempts: int = 5) -> Sequence[InboxUpdate]:
         rows = await self.session.scalars(
@@ -53,7 +88,7 @@ class InboxRepo:
         await self.session.execute(
             update(InboxUpdate)
             .where(InboxUpdate.update_id == update_id)
-            .values(handled_at=utcnow(), payload=None)
+            .values(handled_at=utcnow(), payload=None, sender_hash=None)
         )
 
     async def mark_failed(self, update_id: int) -> None:

@@ -11,6 +11,7 @@ from storage.models import (
     Member,
     today,
 )
+from storage.sealed import identity_of
 
 # Crockford's base32 without look-alikes, so staff can read a pseudonym aloud.
 PSEUDONYM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -24,8 +25,14 @@ class MemberRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    def tag(self, telegram_id: int) -> bytes:
+        """The keyed hash members are found by (H1): the id itself is never in a query."""
+        return identity_of(self.session).tag(telegram_id)
+
     async def get(self, telegram_id: int) -> Member | None:
-        return await self.session.scalar(select(Member).where(Member.telegram_id == telegram_id))
+        return await self.session.scalar(
+            select(Member).where(Member.telegram_hash == self.tag(telegram_id))
+        )
 
     async def get_or_create(self, telegram_id: int) -> tuple[Member, bool]:
         member = await self.get(telegram_id)

@@ -20,6 +20,7 @@ from storage.models import (
     utcnow,
 )
 from storage.repositories.members import new_public_id
+from storage.sealed import identity_of
 
 REFERRAL_PREFIX = "R-"
 
@@ -216,6 +217,9 @@ class OutboxRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    def _tag(self, chat_id: int) -> bytes:
+        return identity_of(self.session).tag(chat_id)
+
     async def enqueue(self, key: str, **fields: object) -> OutboxMessage | None:
         """Add a message unless one with this key exists (then None: it is already owed)."""
         if await self.session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)):
@@ -318,8 +322,8 @@ class OutboxRepo:
         )
         await self.session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.sent_chat_id == chat_id)
-            .values(sent_chat_id=None, message_id=None)
+            .where(OutboxMessage.sent_chat_hash == self._tag(chat_id))
+            .values(sent_chat_hash=None, sent_chat_sealed=None, message_id=None)
         )
         await self.session.execute(
             update(OutboxMessage).where(OutboxMessage.chat_id == chat_id).values(chat_id=None)
@@ -329,7 +333,8 @@ class OutboxRepo:
         """The outbox row that produced this message: what a reply was answering."""
         return await self.session.scalar(
             select(OutboxMessage).where(
-                OutboxMessage.sent_chat_id == chat_id, OutboxMessage.message_id == message_id
+                OutboxMessage.sent_chat_hash == self._tag(chat_id),
+                OutboxMessage.message_id == message_id,
             )
         )
 
@@ -367,8 +372,8 @@ class OutboxRepo:
         )
 
     async def migrate(self, old_chat_id: int, new_chat_id: int) -> None:
-        await self.session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.sent_chat_id == old_chat_id)
-            .values(sent_chat_id=new_chat_id)
+        rows = await self.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.sent_chat_hash == self._tag(old_chat_id))
         )
+        for row in rows:
+            row.sent_chat_id = new_chat_id  # sealed again, bound to its row

@@ -13,6 +13,7 @@ from storage.models import (
     MemberSafety,
     MessageSighting,
 )
+from storage.sealed import identity_of
 
 
 class SafetyRepo:
@@ -38,7 +39,7 @@ class SafetyRepo:
             await self.session.execute(
                 select(Member.language, MemberSafety.discreet, MemberSafety.protect)
                 .outerjoin(MemberSafety, MemberSafety.member_id == Member.id)
-                .where(Member.telegram_id == telegram_id)
+                .where(Member.telegram_hash == identity_of(self.session).tag(telegram_id))
             )
         ).first()
         if row is None:
@@ -49,10 +50,12 @@ class SafetyRepo:
         """Telegram id -> internal member id, for those who are members."""
         if not telegram_ids:
             return {}
+        identity = identity_of(self.session)
+        by_tag = {identity.tag(t): t for t in telegram_ids}
         rows = await self.session.execute(
-            select(Member.telegram_id, Member.id).where(Member.telegram_id.in_(telegram_ids))
+            select(Member.telegram_hash, Member.id).where(Member.telegram_hash.in_(list(by_tag)))
         )
-        return {int(t): int(m) for t, m in rows}
+        return {by_tag[bytes(t)]: int(m) for t, m in rows}
 
     async def add_sightings(self, rows: Sequence[tuple[int, int, bool, dt.datetime]]) -> None:
         """(member id, message id, outgoing, seen at) rows."""
