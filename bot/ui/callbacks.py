@@ -17,3 +17,11 @@ class Discreet(CallbackData, prefix="dm"):
 
 class PinMenu(CallbackData, prefix="pn"):
     op: str  # "show", "set" or "remove"
+
+
+class AskAbout(CallbackData, prefix="aa"):
+    """ "Ask a network" about a country already chosen (a /network card): `n`, the need, once
+    the member picked it."""
+
+    c: str  # ISO 3166-1 alpha-2
+    n: str = ""
