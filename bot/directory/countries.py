@@ -21,7 +21,10 @@ Russian, Chinese or Arabic, with typos (rapidfuzz over Babel's names in all six 
 the short aliases below). When the chosen country differs from the saved one, the member is
 asked once whether to remember it; it is stored (members.country) only on "yes", and /forget
 deletes it with the member row. The consumer is called after that answer, with the FSM state
-cleared (its data is kept, minus the picker's own key).
+cleared (its data is kept, minus the picker's own key). A flow that waits for typed text next
+(Ask a network) registers with `keep_inline=True`: its consumer is called at once and shows
+`keep_button(...)` on its own screen, so the text typed next is never taken for an answer.
+Chinese lists sort by pinyin and everyday names ("ЮАР", "Штаты") are matched: country_names.py.
 
 Callback data: `CountryPick` (cp:<purpose>:<code>), `CountryRegion` (cr:<purpose>:<region>:<page>),
 `CountryKeep` (ck:<purpose>:<code>:<0|1>), `CountryForget` (cf:<purpose>); every field is
@@ -507,7 +510,10 @@ async def keep_country(
         # A button on the consumer's own screen: save, drop the button, and stay on that step.
         if callback_data.keep and member is not None:
             await members.set_country(member, callback_data.c)
-        await ack(query, _("Saved. /forget deletes it."))
+            await ack(query, _("Saved. /forget deletes it."))
+        else:
+            await state.update_data({DECLINED_KEY: True})
+            await ack(query)
         await drop_button(query, callback_data.pack())
         return
     if callback_data.keep and member is not None:
