@@ -42,7 +42,9 @@ audit: $(TOOLS)/bin/pip-compile
 	@$(TOOLS)/bin/python scripts/audit.py $(TOOLS)/bin/pip-audit $(LOCK)
 
 compile-locales: $(STAMP)
-	$(VENV)/bin/pybabel compile --domain messages --directory locales --statistics 2>&1 | tail -n 1
+	@# One statistics line per translated catalog (en is the source language).
+	@$(VENV)/bin/pybabel compile --domain messages --directory locales --statistics 2>&1 \
+		| grep ' translated in ' | grep -v '/en/' || true
 
 run: $(STAMP) compile-locales
 	@if [ -n "$$BOT_TOKEN" ] || grep -qs '^BOT_TOKEN=.' .env; then \

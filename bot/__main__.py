@@ -21,6 +21,11 @@ def parser() -> argparse.ArgumentParser:
     )
     chat = sub.add_parser("chat", help="talk to the bot in this terminal, without Telegram")
     chat.add_argument("--lang", default="en", help="your Telegram language code (default en)")
+    chat.add_argument(
+        "--reset",
+        action="store_true",
+        help="delete the chat's saved state (var/chat.sqlite3) first: start as a new member",
+    )
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", metavar="TASK", required=True)
     db_sub.add_parser("upgrade", help="apply schema migrations")

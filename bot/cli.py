@@ -52,7 +52,7 @@ def dispatch(args: argparse.Namespace) -> int:
                 logging.getLogger(noisy).setLevel(logging.WARNING)
 
         try:
-            return run_chat(settings, args.lang)
+            return run_chat(settings, args.lang, fresh=args.reset)
         except ContentError as exc:
             return refuse(exc)
     if args.command == "db":

@@ -186,6 +186,8 @@ class NetworkGroup(Base):
     # False once Telegram refused a post (403, chat not found): requests then go to the fallback.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     bound_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # The staff's language for cards and answers in this group; None: DEFAULT_LANGUAGE.
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
 
 class Referral(Base):

@@ -21,7 +21,10 @@ Russian, Chinese or Arabic, with typos (rapidfuzz over Babel's names in all six 
 the short aliases below). When the chosen country differs from the saved one, the member is
 asked once whether to remember it; it is stored (members.country) only on "yes", and /forget
 deletes it with the member row. The consumer is called after that answer, with the FSM state
-cleared (its data is kept, minus the picker's own key).
+cleared (its data is kept, minus the picker's own key). A flow that waits for typed text next
+(Ask a network) registers with `keep_inline=True`: its consumer is called at once and shows
+`keep_button(...)` on its own screen, so the text typed next is never taken for an answer.
+Chinese lists sort by pinyin and everyday names ("ЮАР", "Штаты") are matched: country_names.py.
 
 Callback data: `CountryPick` (cp:<purpose>:<code>), `CountryRegion` (cr:<purpose>:<region>:<page>),
 `CountryKeep` (ck:<purpose>:<code>:<0|1>), `CountryForget` (cf:<purpose>); every field is
@@ -30,6 +33,7 @@ validated, and stale or forged data gets a short message and the main menu.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import math
 import re
@@ -40,16 +44,18 @@ from functools import cache
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import get_i18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from babel import Locale
 from rapidfuzz import fuzz, process
 
 from bot.config import LANGUAGES
+from bot.directory.country_names import aliases, sort_key
 from bot.directory.model import Directory, country_codes
 from bot.i18n import _
 from bot.ui.keyboards import main_menu, menu_button, pager
@@ -191,9 +197,10 @@ class CountryMatcher:
                     head = re.split(r"\s*[(（]", name, maxsplit=1)[0]
                     if head != name:
                         yield code, head
-            for code, aliases in ALIASES.items():
-                for alias in aliases:
+            for code, names in ALIASES.items():
+                for alias in names:
                     yield code, alias
+            yield from aliases()  # guides/country-aliases.yaml
 
         return cls(names())
 
@@ -242,7 +249,8 @@ def matcher() -> CountryMatcher:
 
 
 def sorted_countries(codes: Iterable[str], lang: str) -> list[str]:
-    return sorted(codes, key=lambda c: collation_key(country_name(c, lang)))
+    # Pinyin order for Chinese (tour finding 20), folded names elsewhere: country_names.py.
+    return sorted(codes, key=lambda c: sort_key(country_name(c, lang), lang))
 
 
 # -- callback data and state -----------------------------------------------------------------
@@ -274,18 +282,38 @@ class CountryChoice(StatesGroup):
 
 
 _consumers: dict[str, Consumer] = {}
+# Purposes whose next screen offers "Remember it" as a button (`keep_button`) instead of the
+# question stopping the flow: text typed next is then never taken for an answer to it.
+_keeps_inline: set[str] = set()
 
 
-def country_chosen(purpose: str) -> Callable[[Consumer], Consumer]:
-    """Register the function called with the chosen country for `purpose`."""
+def country_chosen(purpose: str, *, keep_inline: bool = False) -> Callable[[Consumer], Consumer]:
+    """Register the function called with the chosen country for `purpose`.
+
+    With `keep_inline`, the consumer is called at once and shows `keep_button(...)` itself.
+    """
     if not PURPOSE_RE.match(purpose):
         raise ValueError(f"purpose must match {PURPOSE_RE.pattern}: {purpose!r}")
 
     def register(consumer: Consumer) -> Consumer:
         _consumers[purpose] = consumer
+        if keep_inline:
+            _keeps_inline.add(purpose)
         return consumer
 
     return register
+
+
+def keep_button(
+    purpose: str, code: str, member: Member | None, fsm: dict[str, Any]
+) -> InlineKeyboardButton | None:
+    """ "📍 Remember <country>", when the member has not saved it and did not decline."""
+    if member is None or member.country == code or fsm.get(DECLINED_KEY):
+        return None
+    return InlineKeyboardButton(
+        text="📍 " + _("Remember {country}").format(country=country_name(code)),
+        callback_data=CountryKeep(p=purpose, c=code, keep=1).pack(),
+    )
 
 
 def _valid(purpose: str, code: str | None = None) -> bool:
@@ -386,7 +414,8 @@ async def chosen(event: Event, purpose: str, code: str, data: dict[str, Any]) ->
     state: FSMContext = data["state"]
     await state.set_state(None)
     declined = (await state.get_data()).get(DECLINED_KEY)
-    if member is not None and member.country != code and not declined:
+    inline = purpose in _keeps_inline
+    if not declined and not inline and member is not None and member.country != code:
         name = html.escape(country_name(code))
         text = _(
             "Country: <b>{country}</b>.\n\n"
@@ -477,6 +506,16 @@ async def keep_country(
         await stale_button(query)
         return
     state: FSMContext = data["state"]
+    if callback_data.p in _keeps_inline:
+        # A button on the consumer's own screen: save, drop the button, and stay on that step.
+        if callback_data.keep and member is not None:
+            await members.set_country(member, callback_data.c)
+            await ack(query, _("Saved. /forget deletes it."))
+        else:
+            await state.update_data({DECLINED_KEY: True})
+            await ack(query)
+        await drop_button(query, callback_data.pack())
+        return
     if callback_data.keep and member is not None:
         await members.set_country(member, callback_data.c)
         await ack(query, _("Saved. /forget deletes it."))
@@ -487,6 +526,18 @@ async def keep_country(
     await finish(
         query, callback_data.p, callback_data.c, {**data, "member": member, "members": members}
     )
+
+
+async def drop_button(query: CallbackQuery, data: str) -> None:
+    message = query.message
+    if not isinstance(message, Message) or message.reply_markup is None:
+        return
+    rows = [
+        [b for b in row if b.callback_data != data] for row in message.reply_markup.inline_keyboard
+    ]
+    markup = InlineKeyboardMarkup(inline_keyboard=[row for row in rows if row])
+    with contextlib.suppress(TelegramBadRequest):
+        await message.edit_reply_markup(reply_markup=markup)
 
 
 @router.callback_query(CountryForget.filter())

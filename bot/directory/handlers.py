@@ -31,6 +31,7 @@ from bot.directory.countries import (
 )
 from bot.directory.model import GLOBAL, Directory, Network, Service, country_codes
 from bot.i18n import _, ngettext
+from bot.ui.callbacks import AskAbout
 from bot.ui.keyboards import Menu, menu_button, pager
 from bot.ui.screens import show, stale_button
 from storage.models import Member
@@ -129,10 +130,14 @@ def network_card(network: Network, country: str | None, lang: str) -> str:
     )
 
 
-def network_buttons(kb: InlineKeyboardBuilder, network: Network) -> None:
+def network_buttons(
+    kb: InlineKeyboardBuilder, network: Network, country: str | None = None
+) -> None:
     if network.website:
         kb.button(text="🌐 " + _("Website"), url=network.website)
-    kb.button(text="✉️ " + _("Ask a network"), callback_data=Menu(section="ask"))
+    # The country is known here: "Ask a network" does not ask for it again (tour finding 15).
+    ask = AskAbout(c=country) if country else Menu(section="ask")
+    kb.button(text="✉️ " + _("Ask a network"), callback_data=ask)
 
 
 # -- the flow --------------------------------------------------------------------------------
@@ -236,7 +241,7 @@ async def show_matches(
         text = (
             head.format(need=what, country=where) + "\n\n" + network_card(network, country, lang)
         )
-        network_buttons(kb, network)
+        network_buttons(kb, network, country)
         kb.button(text="↩ " + _("Other needs"), callback_data=back)
         kb.adjust(1)
         kb.row(menu_button())
@@ -314,11 +319,16 @@ async def show_network(
     lang = current_language()
     network = directory.network_for(country)
     kb = InlineKeyboardBuilder()
-    network_buttons(kb, network)
+    network_buttons(kb, network, country)
     kb.button(text="↩ " + _("Another country"), callback_data=CountryRegion(p="network"))
     kb.adjust(1)
     kb.row(menu_button())
-    await show(target, network_card(network, country, lang), kb.as_markup())
+    text = network_card(network, country, lang)
+    if network.id != GLOBAL:  # the global card names the country already
+        where = "<b>" + html.escape(country_name(country, lang)) + "</b>"
+        # Says which country a typed name was taken for (tour finding 15).
+        text = _("Country: {country}").format(country=where) + "\n\n" + text
+    await show(target, text, kb.as_markup())
 
 
 @country_chosen("network")

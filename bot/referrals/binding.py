@@ -10,16 +10,17 @@ from __future__ import annotations
 import html
 import logging
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
+from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
-from bot.config import Settings
+from bot.config import LANGUAGES, Settings
 from bot.directory.model import GLOBAL, Directory
-from bot.i18n import _
+from bot.i18n import _, language_name
 from bot.referrals.service import Referrals, ring_after_commit
 from bot.referrals.texts import network_label
 from storage.repositories import GroupRepo
@@ -51,6 +52,7 @@ async def cmd_bind(
     session: AsyncSession,
     app: App,
     directory: Directory,
+    i18n: I18n,
 ) -> None:
     if not is_admin(message, settings):
         await refuse(message, "bind")
@@ -64,16 +66,21 @@ async def cmd_bind(
             ).format(ids=network_ids(directory))
         )
         return
-    network_id = (command.args or "").strip().lower()
-    network = directory.network(network_id)
-    if network is None:
+    words = (command.args or "").lower().split()
+    network = directory.network(words[0]) if words else None
+    language = words[1] if len(words) > 1 else None
+    if network is None or (language is not None and language not in LANGUAGES):
         await message.answer(
             _("Please name a network: <code>/bind network-id</code>. Networks: {ids}.").format(
                 ids=network_ids(directory)
             )
+            + "\n"
+            + language_hint()
         )
         return
-    woken = await Referrals(session, app).bind(network.id, message.chat.id)
+    woken = await Referrals(session, app).bind(network.id, message.chat.id, language)
+    if language is not None:
+        i18n.current_locale = language  # this answer already in the group's language
     ring_after_commit(session, app)
     log.info("a group was bound to %s; %d waiting message(s) are due", network.id, woken)
     if network.id == GLOBAL:
@@ -92,6 +99,47 @@ async def cmd_bind(
             "Members appear under a code, never with their name, username or Telegram id. "
             "Reply to a request's card to answer the member; use its buttons to claim or "
             "close it."
+        )
+    )
+
+
+def language_hint() -> str:
+    return _(
+        "Cards come in the deployment's default language; add a language to choose another: "
+        "<code>/bind network-id es</code> or <code>/language es</code>. Languages: {codes}."
+    ).format(codes=", ".join(f"<code>{code}</code>" for code in LANGUAGES))
+
+
+@router.message(Command("language"), F.chat.type.in_(GROUPS))
+async def cmd_group_language(
+    message: Message,
+    command: CommandObject,
+    settings: Settings,
+    session: AsyncSession,
+    i18n: I18n,
+) -> None:
+    """`/language <code>` in a staff group: its cards, answers and buttons in that language
+    (tour finding 24). Admins only, like /bind."""
+    if not is_admin(message, settings):
+        await refuse(message, "language")
+        return
+    groups = GroupRepo(session)
+    language = (command.args or "").strip().lower()
+    if language not in LANGUAGES:
+        current = await groups.language_of(message.chat.id) or settings.default_language
+        await message.answer(
+            _("This group reads cards in {language}.").format(language=language_name(current))
+            + "\n"
+            + language_hint()
+        )
+        return
+    if not await groups.set_language(message.chat.id, language):
+        await message.answer(_("This group was not receiving requests."))
+        return
+    i18n.current_locale = language
+    await message.answer(
+        _("Cards and answers in this group are now in {language}.").format(
+            language=language_name(language)
         )
     )
 

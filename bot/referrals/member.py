@@ -26,14 +26,26 @@ from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
-from bot.directory.countries import ask_country, country_chosen, current_language
-from bot.directory.model import GLOBAL, Directory
+from bot.directory.countries import (
+    CountryRegion,
+    ask_country,
+    country_chosen,
+    current_language,
+    keep_button,
+)
+from bot.directory.model import GLOBAL, Directory, country_codes
 from bot.i18n import _, language_name
 from bot.referrals.callbacks import RequestAction, RequestOp
 from bot.referrals.service import (
@@ -51,6 +63,7 @@ from bot.referrals.texts import (
     pseudonym,
 )
 from bot.telegram.html import TEXT_LIMIT, utf16_len
+from bot.ui.callbacks import AskAbout
 from bot.ui.keyboards import Menu, main_menu, menu_button
 from bot.ui.screens import ack, show
 from storage.crypto import Sealer
@@ -193,10 +206,18 @@ def cancel_keyboard() -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
-@country_chosen(PURPOSE)
+def country_line(country: str, lang: str) -> str:
+    name = "<b>" + html.escape(country_label(country, lang)) + "</b>"
+    return _("Country: {country}").format(country=name)
+
+
+@country_chosen(PURPOSE, keep_inline=True)
 async def ask_country_chosen(
     event: Message | CallbackQuery, country: str, data: dict[str, Any]
 ) -> None:
+    """The write step. It says which country was understood (a typed name may have had a typo)
+    and offers to remember it as a button, so the request typed next is never lost (tour 15, 17).
+    """
     state: FSMContext = data["state"]
     fsm = await state.get_data()
     if not isinstance(fsm.get(NEED), str):
@@ -204,7 +225,47 @@ async def ask_country_chosen(
         return
     await state.update_data({COUNTRY: country})
     await state.set_state(Ask.text)
-    await show(event, write_prompt(), cancel_keyboard())
+    kb = InlineKeyboardBuilder()
+    keep = keep_button(PURPOSE, country, data.get("member"), fsm)
+    if keep is not None:
+        kb.row(keep)
+    kb.row(
+        InlineKeyboardButton(
+            text="↩ " + _("Another country"), callback_data=CountryRegion(p=PURPOSE).pack()
+        )
+    )
+    kb.attach(InlineKeyboardBuilder.from_markup(cancel_keyboard()))
+    text = country_line(country, current_language()) + "\n\n" + write_prompt()
+    await show(event, text, kb.as_markup())
+
+
+@router.callback_query(AskAbout.filter())
+async def ask_about(
+    query: CallbackQuery,
+    callback_data: AskAbout,
+    state: FSMContext,
+    directory: Directory,
+    member: Member | None,
+) -> None:
+    """ "Ask a network" from a screen that already knows the country: it is not asked again."""
+    country, need = callback_data.c, callback_data.n
+    if country not in country_codes() or (need and directory.need(need) is None):
+        await stale(query)
+        return
+    lang = current_language()
+    if not need:
+        await clear_ask(state)
+        kb = InlineKeyboardBuilder()
+        for item in directory.needs:
+            kb.button(text=item.name(lang), callback_data=AskAbout(c=country, n=item.id))
+        kb.button(text="↩ " + _("Another country"), callback_data=Menu(section="ask"))
+        kb.adjust(1)
+        kb.row(menu_button())
+        text = intro_text() + "\n\n" + country_line(country, lang)
+        await show(query, text, kb.as_markup())
+        return
+    await state.update_data({NEED: need})
+    await ask_country_chosen(query, country, {"state": state, "member": member})
 
 
 def too_long_text(count: int) -> str:

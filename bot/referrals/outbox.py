@@ -352,6 +352,15 @@ class Delivery:
                 return chat, network_id
         return None
 
+    async def _group_language(self, session: AsyncSession, referral: Referral) -> str:
+        """The language of the group that has (or will get) the card (tour finding 24)."""
+        card = await OutboxRepo(session).card_of(referral.id)
+        chat = card.sent_chat_id if card is not None else None
+        if chat is None and (target := await self._resolve_group(session, referral)):
+            chat = target[0]
+        chosen = await GroupRepo(session).language_of(chat) if chat is not None else None
+        return chosen or self.staff_language
+
     async def _card_target(
         self, session: AsyncSession, referral: Referral
     ) -> tuple[OutboxMessage | None, bool]:
@@ -384,7 +393,7 @@ class Delivery:
             _finish(row, OutboxState.CANCELLED, "unknown kind")
             return None
         body = open_body(sealer, referral)
-        lang = self.staff_language
+        lang = await self._group_language(session, referral)
         with self.i18n.context(), self.i18n.use_locale(lang):
             view = card_view(self.directory, referral, member, body, lang)
             job = _GroupJob(session, row, referral, member, sealer, now, lang, body, view)

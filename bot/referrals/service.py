@@ -290,7 +290,7 @@ class Referrals:
                 params=json.dumps({"card": card.id}),
             )
 
-    async def bind(self, network_id: str, chat_id: int) -> int:
+    async def bind(self, network_id: str, chat_id: int, language: str | None = None) -> int:
         """Bind a group and make everything that waited for one due now."""
-        await self.groups.bind(network_id, chat_id)
+        await self.groups.bind(network_id, chat_id, language)
         return await self.outbox.wake_waiting(utcnow())

@@ -69,12 +69,22 @@ async def render_card(
     directory: Directory,
     referral: Referral,
     claimed_by: str | None = None,
+    lang: str | None = None,
 ) -> str:
     member = await session.get(Member, referral.member_id) if referral.member_id else None
     sealer = await KeyRepo(session, app.sealer).get(member.id) if member is not None else None
-    lang = app.settings.default_language
+    lang = lang or app.settings.default_language
     view = card_view(directory, referral, member, open_body(sealer, referral), lang)
     return card_text(view, claimed_by=claimed_by)
+
+
+async def group_language(session: AsyncSession, chat_id: int, settings: Settings) -> str:
+    """The staff group's chosen language (`/bind … <lang>`, `/language`), or the default."""
+    return await GroupRepo(session).language_of(chat_id) or settings.default_language
+
+
+def chat_of(query: CallbackQuery) -> int:
+    return query.message.chat.id if query.message is not None else 0
 
 
 @router.message(F.migrate_to_chat_id)
@@ -106,7 +116,7 @@ async def staff_reply(
     me = await bot.me()
     if replied is None or replied.from_user is None or replied.from_user.id != me.id:
         return
-    with i18n.use_locale(settings.default_language):
+    with i18n.use_locale(await group_language(session, message.chat.id, settings)):
         posted = await OutboxRepo(session).posted(message.chat.id, replied.message_id)
         referral = (
             await ReferralRepo(session).get(posted.referral_id)
@@ -184,7 +194,8 @@ async def refresh_cards(
     ]
     await service.enqueue_card_edits(referral, others)
     ring_after_commit(session, app)
-    text = await render_card(session, app, directory, referral, claimed_by=claimed_by)
+    lang = await group_language(session, message.chat.id, app.settings)
+    text = await render_card(session, app, directory, referral, claimed_by=claimed_by, lang=lang)
     if isinstance(message, Message):
         with contextlib.suppress(TelegramAPIError):
             await message.edit_text(text, reply_markup=card_markup(referral.code, referral.state))
@@ -200,7 +211,7 @@ async def claim_card(
     directory: Directory,
     i18n: I18n,
 ) -> None:
-    with i18n.use_locale(settings.default_language):
+    with i18n.use_locale(await group_language(session, chat_of(query), settings)):
         if (found := await acted_on_card(query, callback_data, session)) is None:
             return
         referral, message = found
@@ -222,7 +233,7 @@ async def close_card(
     directory: Directory,
     i18n: I18n,
 ) -> None:
-    with i18n.use_locale(settings.default_language):
+    with i18n.use_locale(await group_language(session, chat_of(query), settings)):
         if (found := await acted_on_card(query, callback_data, session)) is None:
             return
         referral, message = found

@@ -31,3 +31,11 @@ class PinOp(StrEnum):
 
 class PinMenu(CallbackData, prefix="pn"):
     op: PinOp
+
+
+class AskAbout(CallbackData, prefix="aa"):
+    """ "Ask a network" about a country already chosen (a /network card): `n`, the need, once
+    the member picked it."""
+
+    c: str  # ISO 3166-1 alpha-2
+    n: str = ""

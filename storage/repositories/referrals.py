@@ -53,13 +53,33 @@ class GroupRepo:
         )
         return bool(live)
 
-    async def bind(self, network_id: str, chat_id: int) -> None:
+    async def bind(self, network_id: str, chat_id: int, language: str | None = None) -> None:
         group = await self.get(network_id)
         if group is None:
-            self.session.add(NetworkGroup(network_id=network_id, chat_id=chat_id, active=True))
+            group = NetworkGroup(network_id=network_id, chat_id=chat_id, active=True)
+            self.session.add(group)
         else:
             group.chat_id, group.active, group.bound_at = chat_id, True, utcnow()
+        if language is not None:
+            group.language = language
+        elif group.language is None:
+            group.language = await self.language_of(chat_id)  # the chat's earlier choice
         await self.session.flush()
+
+    async def language_of(self, chat_id: int) -> str | None:
+        """The language a group chose for its cards, or None (the deployment's default)."""
+        return await self.session.scalar(
+            select(NetworkGroup.language)
+            .where(NetworkGroup.chat_id == chat_id, NetworkGroup.language.is_not(None))
+            .limit(1)
+        )
+
+    async def set_language(self, chat_id: int, language: str) -> int:
+        """Every network the group serves reads in `language` from now on."""
+        result = await self.session.execute(
+            update(NetworkGroup).where(NetworkGroup.chat_id == chat_id).values(language=language)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def networks_of(self, chat_id: int) -> list[str]:
         rows = await self.session.scalars(
