@@ -17,3 +17,11 @@ class Discreet(CallbackData, prefix="dm"):
 
 class PinMenu(CallbackData, prefix="pn"):
     op: str  # "show", "set" or "remove"
+
+
+class GuideLink(CallbackData, prefix="gc"):
+    """Open a guide's card from outside the Guides section (the free-text search in
+    bot/core/fallback.py). Same prefix and field as bot/guides/handlers.GuideCard, which
+    answers it."""
+
+    s: str
