@@ -360,9 +360,13 @@ async def test_l6_quote_does_not_bypass_pin(
 async def test_tour_4_after_delete_late_messages_are_not_relayed(
     chat: Chat, group: Group, app: App, bot: Bot
 ) -> None:
-    """An answer still queued when the member deletes the request never reaches the group."""
+    """An answer still queued when the member deletes the request never reaches the group, and
+    one already relayed is taken off the group's chat."""
     code, delivery = await answered(chat, group, app, bot)
     relayed = chat.last_bot_message()
+    await chat.say("I work near Luz station.", reply_to=relayed["message_id"])
+    await delivery.drain()
+    (earlier,) = [m for m in group.bot_messages() if "Luz station" in m["text"]]
     await chat.say("I work near the station.", reply_to=relayed["message_id"])
     await chat.say("/requests")
     await chat.tap(code)
@@ -370,6 +374,8 @@ async def test_tour_4_after_delete_late_messages_are_not_relayed(
     await chat.tap("Yes, delete it")
     await delivery.drain()
     assert not [m for m in group.bot_messages() if "station" in m["text"]]
+    erased = group.telegram.messages[(group.chat_id, earlier["message_id"])]["text"]
+    assert "Deleted by the member" in erased
     replies = await chat.say("One more thing.", reply_to=relayed["message_id"])
     assert not any("Sent to" in r for r in replies), replies
     await delivery.drain()

@@ -232,6 +232,10 @@ def relay_to_group_text(view: CardView, text: str, repeat: bool) -> str:
     return "\n".join(lines)
 
 
+def relay_deleted_text(code: str) -> str:
+    return f"💬 <b>{code}</b> · 🗑 " + _("Deleted by the member: the text is gone.")
+
+
 def closed_text(network: str, code: str) -> str:
     return (
         "\n".join(neutral_head(code))
