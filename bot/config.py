@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     # All interfaces: on a platform, its router sits in front and PORT is assigned.
     webhook_host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
-    # Updates a member may send per minute before the flood guard steps in (0: no limit).
+    # Messages a member may send per minute before the flood guard steps in (0: no limit); a
+    # button tap counts a quarter (bot/middlewares/throttle.py).
     flood_limit: int = Field(default=20, ge=0)
     # /exit's "Chat cleared" is itself a tell on an inspected phone: it deletes itself (I1).
     exit_leaves_no_trace: bool = True

@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.i18n import _
 from bot.safety.retention import forget_member
 from bot.ui.callbacks import CheckUp, Discreet, DiscreetOp, PinMenu, PinOp
-from bot.ui.keyboards import Menu, back_to_menu, clear_chat_button, main_menu, menu_button
+from bot.ui.keyboards import Menu, clear_chat_button, main_menu, menu_button
 from bot.ui.screens import ack, show
 from storage.models import Member
 
@@ -121,7 +121,11 @@ async def forget(
     await state.clear()
     if member is not None:
         await forget_member(app, session, bot, member, chat_id)
-    await bot.send_message(chat_id, done_text(), reply_markup=back_to_menu())
+    # Whoever starts again is new here: the check-up is offered again (tour [27]).
+    again = InlineKeyboardBuilder()
+    again.button(text="🛡 " + _("Privacy check-up (1 min)"), callback_data=CheckUp(page=0))
+    again.row(menu_button())
+    await bot.send_message(chat_id, done_text(), reply_markup=again.as_markup())
 
 
 __all__ = ["main_menu", "router"]

@@ -6,6 +6,7 @@ import html
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.config import Settings
@@ -69,6 +70,16 @@ async def show_menu(query: CallbackQuery) -> None:
     await show(query, menu_text(), main_menu())
 
 
+@router.message(Command("cancel"))
+async def cmd_cancel(message: Message, state: FSMContext) -> None:
+    """/cancel with nothing under way (a step's own /cancel is tried first): still an answer."""
+    await state.set_state(None)
+    await message.answer(
+        _("Nothing is under way, so nothing was cancelled. Here is the main menu."),
+        reply_markup=main_menu(),
+    )
+
+
 @router.message(Command("help"))
 async def cmd_help(message: Message) -> None:
     await message.answer(
@@ -85,8 +96,11 @@ async def cmd_help(message: Message) -> None:
             "/privacy: what the bot stores and how to delete it\n"
             "/discreet: discreet mode (neutral first line, quiet replies)\n"
             "/exit: clear this chat now\n"
+            "/forget: delete everything the bot keeps about you\n"
+            "/cancel: stop what you are doing (nothing is sent)\n"
             "/help: this message\n\n"
-            "You can also tap the buttons under my messages."
+            "You can also tap the buttons under my messages, or just write a few words: I "
+            "look for them in the guides."
         ),
         reply_markup=main_menu(),
     )

@@ -17,12 +17,13 @@ import base64
 import datetime as dt
 import html
 import logging
+import time
 from typing import Any
 
 from aiogram import F, Router
 from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.enums import ChatType
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -62,7 +63,8 @@ from bot.referrals.texts import (
     network_label,
     pseudonym,
 )
-from bot.telegram.html import TEXT_LIMIT, utf16_len
+from bot.safety.pin import pin_open
+from bot.telegram.html import utf16_len
 from bot.ui.callbacks import AskAbout
 from bot.ui.keyboards import Menu, main_menu, menu_button
 from bot.ui.screens import ack, show
@@ -77,8 +79,18 @@ log = logging.getLogger(__name__)
 
 PURPOSE = "ask"
 NEED, COUNTRY, DRAFT, SHARE, ANSWER = "ask_need", "ask_country", "ask_draft", "ask_share", "ans"
+# A writing step left for a command (tour [11]): which step, and when; kept for KEEP_FOR.
+KEPT, KEPT_AT = "ask_kept", "ask_kept_at"
+# The last request sent from this chat, so a second tap on Send shows its confirmation [13].
+SENT, SENT_TO = "ask_sent", "ask_sent_to"
+# Text typed while a network conversation is open, waiting for the member's yes (tour [12]).
+PENDING = "ask_pending"
 DRAFT_AAD = b"ask-draft"
 LIST_LIMIT = 20
+KEEP_FOR = 60
+OFFER_LIMIT = 3
+# Commands that end a writing step by themselves: they need no "go on writing" offer.
+OWN_ENDINGS = frozenset({"ask", "cancel", "exit", "forget"})
 
 
 class Ask(StatesGroup):
@@ -94,9 +106,16 @@ class AskNeed(CallbackData, prefix="an"):
 
 
 class AskStep(CallbackData, prefix="as"):
-    """On the preview: toggle the @username ("u"), send ("s"), edit ("e") or cancel ("c")."""
+    """On the preview: toggle the @username ("u"), send ("s"), edit ("e") or cancel ("c");
+    after a command left a writing step: go on writing ("r")."""
 
     op: str
+
+
+class Relay(CallbackData, prefix="rl"):
+    """Send the text typed after a network's reply to request `r`; `r` empty: drop it."""
+
+    r: str
 
 
 # -- drafts ----------------------------------------------------------------------------------
@@ -118,8 +137,57 @@ def open_draft(sealer: Sealer, value: object) -> str | None:
 async def clear_ask(state: FSMContext) -> None:
     await state.set_state(None)
     data = await state.get_data()
-    kept = {k: v for k, v in data.items() if k not in (NEED, COUNTRY, DRAFT, SHARE, ANSWER)}
+    gone = (NEED, COUNTRY, DRAFT, SHARE, ANSWER, KEPT, KEPT_AT, PENDING)
+    kept = {k: v for k, v in data.items() if k not in gone}
     await state.set_data(kept)
+
+
+def command_name(text: str | None) -> str:
+    return (text or "/")[1:].split(maxsplit=1)[0].split("@", 1)[0].lower() if text else ""
+
+
+# Registered first: a command typed while writing does what it says (tour [11]). The step is
+# kept for a minute and offered back; the command then goes on to its own handler.
+@router.message(StateFilter(Ask.text, Answer.text), F.text.startswith("/"))
+async def leave_writing(message: Message, state: FSMContext) -> None:
+    if command_name(message.text) in OWN_ENDINGS:
+        raise SkipHandler
+    await state.update_data({KEPT: await state.get_state(), KEPT_AT: time.time()})
+    await state.set_state(None)
+    kb = InlineKeyboardBuilder()
+    kb.button(text="✍️ " + _("Go on writing"), callback_data=AskStep(op="r"))
+    kb.button(text="✖️ " + _("Cancel"), callback_data=AskStep(op="c"))
+    kb.adjust(2)
+    await message.answer(
+        _("Nothing was sent. What you started is kept for a minute."), reply_markup=kb.as_markup()
+    )
+    raise SkipHandler
+
+
+@router.callback_query(AskStep.filter(F.op == "r"))
+async def resume_writing(query: CallbackQuery, state: FSMContext, app: App) -> None:
+    data = await state.get_data()
+    step, at = data.get(KEPT), data.get(KEPT_AT)
+    if step not in (Ask.text.state, Answer.text.state) or not isinstance(at, float | int):
+        await stale(query)
+        return
+    if time.time() - at > KEEP_FOR:
+        await clear_ask(state)
+        await show(
+            query,
+            _("That was more than a minute ago, so it is gone. Nothing was sent."),
+            main_menu(),
+        )
+        return
+    await state.set_state(step)
+    await state.update_data({KEPT: None, KEPT_AT: None})
+    if step == Answer.text.state:
+        await show(query, _("Write your answer."), cancel_keyboard())
+        return
+    await show(query, write_prompt(), cancel_keyboard())
+    draft = open_draft(app.sealer, data.get(DRAFT))
+    if draft and isinstance(query.message, Message):
+        await echo(query.message, draft)
 
 
 async def stale(target: Message | CallbackQuery) -> None:
@@ -268,6 +336,16 @@ async def ask_about(
     await ask_country_chosen(query, country, {"state": state, "member": member})
 
 
+ECHO_CHUNK = 1800  # code points: at most 3,600 UTF-16 units, room left for the discreet line
+
+
+async def echo(message: Message, text: str) -> None:
+    """Give an over-long text back in parts short enough to keep the discreet first line
+    (tour [3]): a message at Telegram's limit would be sent without it."""
+    for start in range(0, len(text), ECHO_CHUNK):
+        await message.answer(html.escape(text[start : start + ECHO_CHUNK]))
+
+
 def too_long_text(count: int) -> str:
     return _(
         "Your message has {count} characters; the limit is {limit}. Please shorten it and "
@@ -310,7 +388,102 @@ async def answer_by_quoting(
     referral = await reply_target(message, member, session)
     if referral is None or member is None:
         raise SkipHandler
+    if not await pin_open(session, member.id, app.safety.clock()):
+        # Whoever holds the phone must not answer a network as the member (security L6).
+        await message.answer(locked_answer(), reply_markup=main_menu())
+        return
     await send_answer(message, state, referral, session, app, event_update, directory)
+
+
+def locked_answer() -> str:
+    return "🔒 " + _(
+        "“My requests” is locked, so nothing was sent. Open /requests with your PIN, then answer."
+    )
+
+
+def short_name(name: str) -> str:
+    """ "SWAN" for "Sex Workers' Rights Advocacy Network (SWAN)": shorter, and less telling."""
+    if name.endswith(")") and "(" in name:
+        return name[name.rindex("(") + 1 : -1]
+    return name
+
+
+# Text typed at the top level while a network conversation is open: offered in one tap, never
+# lost (tour [12]). Only when "My requests" is open: a locked phone learns nothing from it.
+@router.message(StateFilter(None), F.text, ~F.text.startswith("/"))
+async def offer_to_relay(
+    message: Message,
+    state: FSMContext,
+    member: Member | None,
+    session: AsyncSession,
+    app: App,
+    directory: Directory,
+) -> None:
+    if member is None:
+        raise SkipHandler
+    talking = [
+        r
+        for r in await ReferralRepo(session).list_of_member(member.id, LIST_LIMIT)
+        if r.state == ReferralState.ANSWERED
+    ][:OFFER_LIMIT]
+    if not talking or not await pin_open(session, member.id, app.safety.clock()):
+        raise SkipHandler
+    text = (message.text or "").strip()
+    await state.update_data({PENDING: seal_draft(app.sealer, text)})
+    kb = InlineKeyboardBuilder()
+    for referral in talking:
+        network = short_name(
+            network_label(directory, referral.group_network_id or referral.network_id)
+        )
+        label = _("Send to {network} ({code})").format(network=network, code=referral.code)
+        kb.button(text="✅ " + label, callback_data=Relay(r=referral.code))
+    kb.button(text="✖️ " + _("No, do not send"), callback_data=Relay(r=""))
+    kb.adjust(1)
+    if len(talking) == 1:
+        network = short_name(
+            network_label(directory, talking[0].group_network_id or talking[0].network_id)
+        )
+        question = _("Send this to {network} (request {code})?").format(
+            network=html.escape(network), code=talking[0].code
+        )
+    else:
+        question = _("Send this to a network you are talking with?")
+    await message.answer(question, reply_markup=kb.as_markup())
+
+
+@router.callback_query(Relay.filter())
+async def relay_typed_text(
+    query: CallbackQuery,
+    callback_data: Relay,
+    state: FSMContext,
+    member: Member | None,
+    session: AsyncSession,
+    app: App,
+    event_update: Update,
+    directory: Directory,
+) -> None:
+    data = await state.get_data()
+    text = open_draft(app.sealer, data.get(PENDING))
+    await state.update_data({PENDING: None})
+    if not callback_data.r or member is None or text is None:
+        await show(
+            query,
+            _("Not sent.") if not callback_data.r else _("This button does not work any more."),
+            main_menu(),
+        )
+        return
+    referral = await ReferralRepo(session).of_member(member.id, callback_data.r)
+    if referral is None:
+        await stale(query)
+        return
+    if not await pin_open(session, member.id, app.safety.clock()):
+        await show(query, locked_answer(), main_menu())
+        return
+    await ack(query)
+    if isinstance(query.message, Message):
+        await send_answer(
+            query.message, state, referral, session, app, event_update, directory, text
+        )
 
 
 @router.message(Ask.text, F.text, ~F.text.startswith("/"))
@@ -330,15 +503,9 @@ async def write_message(
     await state.update_data({DRAFT: seal_draft(app.sealer, text), SHARE: False})
     if utf16_len(text) > REQUEST_TEXT_LIMIT:
         await message.answer(too_long_text(utf16_len(text)), reply_markup=cancel_keyboard())
-        await echo_draft(message, text)
+        await echo(message, text)
         return
     await show_preview(message, state, app, member, directory, session)
-
-
-async def echo_draft(message: Message, text: str) -> None:
-    """The refused text back, to shorten and copy; only when it fits in one message."""
-    if utf16_len(text) <= TEXT_LIMIT:
-        await message.answer(html.escape(text))
 
 
 async def routed_network(session: AsyncSession, directory: Directory, country: str) -> str:
@@ -411,6 +578,8 @@ async def toggle_username(
     directory: Directory,
     session: AsyncSession,
 ) -> None:
+    if await already_sent(query, state):
+        return
     fsm = await state.get_data()
     await state.update_data({SHARE: not fsm.get(SHARE)})
     await show_preview(query, state, app, member, directory, session)
@@ -418,6 +587,8 @@ async def toggle_username(
 
 @router.callback_query(AskStep.filter(F.op == "e"))
 async def edit_message(query: CallbackQuery, state: FSMContext, app: App) -> None:
+    if await already_sent(query, state):
+        return
     text = open_draft(app.sealer, (await state.get_data()).get(DRAFT))
     if text is None:
         await stale(query)
@@ -430,6 +601,8 @@ async def edit_message(query: CallbackQuery, state: FSMContext, app: App) -> Non
 
 @router.callback_query(AskStep.filter(F.op == "c"))
 async def cancel_ask(query: CallbackQuery, state: FSMContext) -> None:
+    if await already_sent(query, state):
+        return
     await clear_ask(state)
     await show(query, _("Cancelled. Nothing was sent."), main_menu())
 
@@ -445,6 +618,8 @@ async def send_request(
     event_update: Update,
 ) -> None:
     """Consent: commit the referral and its outbox row, then (only then) confirm (R4)."""
+    if await already_sent(query, state):
+        return
     fsm = await state.get_data()
     need, country = fsm.get(NEED), fsm.get(COUNTRY)
     text = open_draft(app.sealer, fsm.get(DRAFT))
@@ -481,18 +656,37 @@ async def send_request(
     app.doorbell.ring()
     await clear_ask(state)
     network = directory.network_for(country).name
+    if isinstance(query.message, Message):
+        await state.update_data({SENT: f"{query.message.message_id}:{code}", SENT_TO: network})
+    await show(query, sent_text(code, network), sent_keyboard())
+
+
+def sent_text(code: str, network: str) -> str:
+    return _(
+        "✅ Sent. Your request number is <b>{code}</b>.\n\n"
+        "{network} will see it soon. Their answer will come here, in this chat. "
+        "/requests shows your requests; there you can also withdraw or delete them."
+    ).format(code=code, network=html.escape(network))
+
+
+def sent_keyboard() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text="📋 " + _("My requests"), callback_data=RequestAction(op=RequestOp.LIST))
     kb.row(menu_button())
-    await show(
-        query,
-        _(
-            "✅ Sent. Your request number is <b>{code}</b>.\n\n"
-            "{network} will see it soon. Their answer will come here, in this chat. "
-            "/requests shows your requests; there you can also withdraw or delete them."
-        ).format(code=code, network=html.escape(network)),
-        kb.as_markup(),
-    )
+    return kb.as_markup()
+
+
+async def already_sent(query: CallbackQuery, state: FSMContext) -> bool:
+    """A second tap on a preview already sent shows its confirmation again (tour [13])."""
+    data = await state.get_data()
+    sent, network = data.get(SENT), data.get(SENT_TO)
+    if not isinstance(sent, str) or not isinstance(network, str) or query.message is None:
+        return False
+    mid, _sep, code = sent.partition(":")
+    if mid != str(query.message.message_id) or data.get(DRAFT):
+        return False
+    await show(query, sent_text(code, network), sent_keyboard())
+    return True
 
 
 # -- answers -----------------------------------------------------------------------------------
@@ -506,12 +700,16 @@ async def send_answer(
     app: App,
     event_update: Update,
     directory: Directory,
+    typed: str | None = None,
 ) -> None:
-    """Queue a member's answer for the group; the update's inbox entry covers a crash (R11)."""
-    text = (message.text or "").strip()
+    """Queue a member's answer for the group; the update's inbox entry covers a crash (R11).
+
+    `typed`: the text, when `message` is not the member's own (the bot's offer to relay it).
+    """
+    text = (typed if typed is not None else message.text or "").strip()
     if utf16_len(text) > REQUEST_TEXT_LIMIT:
         await message.answer(too_long_text(utf16_len(text)))
-        await echo_draft(message, text)
+        await echo(message, text)
         return
     if not text:
         return
@@ -530,7 +728,7 @@ async def send_answer(
     network = network_label(directory, referral.group_network_id or referral.network_id)
     await message.answer(
         _("Sent to {network} (request {code}).").format(
-            network=html.escape(network), code=referral.code
+            network=html.escape(short_name(network)), code=referral.code
         )
     )
 
@@ -730,9 +928,10 @@ async def reply_to_request(
     await ack(query)
     if isinstance(query.message, Message):
         await query.message.answer(
-            _("Write your answer to {network} (request {code}). /cancel stops.").format(
-                network=html.escape(network), code=referral.code
-            )
+            _("Write your answer to {network} (request {code}).").format(
+                network=html.escape(short_name(network)), code=referral.code
+            ),
+            reply_markup=cancel_keyboard(),
         )
 
 
@@ -811,11 +1010,15 @@ async def delete_request(
     await show(query, _("Request {code} is deleted.").format(code=referral.code), back_to_list())
 
 
-# Last: after every text step of this router.
-@router.message(Ask.text)
-@router.message(Answer.text)
+# Last: after every text step of this router. Commands were let through by leave_writing.
+@router.message(Ask.text, ~F.text)
+@router.message(Answer.text, ~F.text)
 async def not_text(message: Message) -> None:
     # Media is never passed on: a photo or a voice can identify a person.
     await message.answer(
-        _("Please write your message as text. Photos, voice messages and files are not passed on.")
+        _(
+            "Only text is passed on. This photo, voice message or file was not sent to the "
+            "network, and the bot keeps no copy of it. Please write your message as text."
+        ),
+        reply_markup=cancel_keyboard(),
     )

@@ -62,6 +62,7 @@ from bot.referrals.texts import (
     card_view,
     closed_text,
     network_label,
+    relay_deleted_text,
     relay_to_group_text,
     relay_to_member_text,
     reminder_text,
@@ -444,7 +445,10 @@ class Delivery:
 
     async def _plan_edit(self, job: _GroupJob) -> Plan | None:
         row, referral = job.row, job.referral
-        card_id = int(json.loads(row.params or "{}").get("card", 0))
+        params = json.loads(row.params or "{}")
+        if "relay" in params:
+            return await self._plan_relay_erase(job, int(params["relay"]))
+        card_id = int(params.get("card", 0))
         card = await OutboxRepo(job.session).get(card_id)
         if card is None or card.sent_chat_id is None or card.message_id is None:
             _finish(row, OutboxState.CANCELLED, "card gone")
@@ -457,6 +461,24 @@ class Delivery:
             card_text(job.view),
             card_markup(referral.code, referral.state),
             edit_message_id=card.message_id,
+            protect=False,
+        )
+
+    async def _plan_relay_erase(self, job: _GroupJob, relay_id: int) -> Plan | None:
+        """A deleted request: the member's words relayed to the group are taken off too."""
+        row = job.row
+        relayed = await OutboxRepo(job.session).get(relay_id)
+        if relayed is None or relayed.sent_chat_id is None or relayed.message_id is None:
+            _finish(row, OutboxState.CANCELLED, "relay gone")
+            return None
+        return Plan(
+            row.id,
+            row.kind,
+            row.destination,
+            relayed.sent_chat_id,
+            relay_deleted_text(job.referral.code),
+            None,
+            edit_message_id=relayed.message_id,
             protect=False,
         )
 

@@ -261,6 +261,18 @@ class Referrals:
                 kind=OutboxKind.WITHDRAWN,
             )
         await self.enqueue_card_edits(referral, posted)
+        if delete:
+            # The member's words relayed to the group go too, not only the card's (tour [4]).
+            for relay in await self.outbox.posted_cards(referral.id, (OutboxKind.RELAY,)):
+                if relay.destination == Destination.MEMBER:
+                    continue
+                await self.outbox.enqueue(
+                    f"edit:{relay.id}:deleted",
+                    referral_id=referral.id,
+                    destination=Destination.CARD,
+                    kind=OutboxKind.EDIT,
+                    params=json.dumps({"relay": relay.id}),
+                )
 
     async def forget_member(self, member_id: int) -> int:
         """Before /forget deletes a member: withdraw and erase their referrals, shred the key.

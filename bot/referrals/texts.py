@@ -114,7 +114,8 @@ def card_text(
     claimed_by: str | None = None,
     escalated_hours: int | None = None,
 ) -> str:
-    lines: list[str] = []
+    # A lock screen shows two lines: the request number, then nothing (tour [2]).
+    lines = ["📨 <b>" + _("Request {code}").format(code=view.code) + "</b>", ""]
     if repeat:
         lines.append("🔁 " + _("(repeat) This card may have been posted before."))
     if escalated_hours is not None:
@@ -124,7 +125,6 @@ def card_text(
                 hours=escalated_hours, network=html.escape(view.network)
             )
         )
-    lines.append("📨 <b>" + _("Request {code}").format(code=view.code) + "</b>")
     lines.append(_("Need: {need}").format(need=html.escape(view.need)))
     lines.append(_("Country: {country}").format(country=html.escape(view.country)))
     lines.append(_("Language: {language}").format(language=html.escape(view.language)))
@@ -192,19 +192,28 @@ class AlertReason(StrEnum):
 
 
 # -- texts the worker sends ----------------------------------------------------------------------
+# A message the bot starts shows its first two lines on a lock screen: they say only "New
+# message" and the request number. A network's name (some name sex work) comes from line 3 on
+# (tour [2]); in discreet mode the neutral word comes first, and the rest moves down.
+
+
+def neutral_head(code: str) -> list[str]:
+    return ["💬 <b>" + _("New message") + f"</b> · {code}", ""]
 
 
 def relay_to_member_text(network: str, code: str, text: str, repeat: bool) -> str:
-    head = "💬 <b>" + _("Reply from {network}").format(network=html.escape(network)) + "</b>"
-    lines = []
+    lines = neutral_head(code)
+    lines.append(_("Reply from {network}:").format(network="<b>" + html.escape(network) + "</b>"))
     if repeat:
         lines.append("🔁 " + _("(repeat) You may have received this already."))
     lines += [
-        head + f" · {code}",
         "",
         html.escape(text),
         "",
-        _("Tap «Reply» to answer. They see your member code, never your name."),
+        _(
+            "Tap “Reply”, or just write here, to answer. They see your member code, never "
+            "your name."
+        ),
     ]
     return "\n".join(lines)
 
@@ -223,11 +232,19 @@ def relay_to_group_text(view: CardView, text: str, repeat: bool) -> str:
     return "\n".join(lines)
 
 
+def relay_deleted_text(code: str) -> str:
+    return f"💬 <b>{code}</b> · 🗑 " + _("Deleted by the member: the text is gone.")
+
+
 def closed_text(network: str, code: str) -> str:
-    return _(
-        "✅ Your request {code} was closed by {network}. You can send a new request at any "
-        "time with /ask."
-    ).format(code=code, network=html.escape(network))
+    return (
+        "\n".join(neutral_head(code))
+        + "✅ "
+        + _(
+            "Your request {code} was closed by {network}. You can send a new request at any "
+            "time with /ask."
+        ).format(code=code, network=html.escape(network))
+    )
 
 
 def withdrawn_text(code: str) -> str:
@@ -253,17 +270,19 @@ def alert_text(directory: Directory, params: dict[str, Any]) -> str:
     network_id = str(params.get("network") or "")
     network = html.escape(network_label(directory, network_id)) if network_id else ""
     error = html.escape(str(params.get("error") or ""))
+    # Admins' lock screens too: the first two lines name neither the network nor the need.
+    head = "⚠️ <b>" + _("New message") + "</b>\n\n"
     if reason == AlertReason.WAITING:
-        return "⚠️ " + _(
+        return head + _(
             "Request {code} for {network} is waiting: no staff group is set up for it, and "
             "there is no fallback group. In a staff group, send /bind {id} (or /bind global)."
         ).format(code=code, network=network, id=html.escape(network_id))
     if reason == AlertReason.REFUSED:
-        return "⚠️ " + _(
+        return head + _(
             "The bot cannot post in the group of {network} any more ({error}). Its requests "
             "now go to the fallback group. Add the bot back and send /bind {id} there."
         ).format(network=network, error=error, id=html.escape(network_id))
-    return "⚠️ " + _(
+    return head + _(
         "A message for request {code} could not be delivered after {n} tries ({error}). It is "
         "marked dead; send /bind in the right group to try the card again."
     ).format(code=code or "—", n=int(params.get("n") or 0), error=error)

@@ -40,6 +40,9 @@ from storage.repositories import SafetyRepo
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == ChatType.PRIVATE)
+# Member screens only in private chats: forged cu:/dm:/pn: data tapped on a staff card must not
+# turn the card into a member screen (security L1). Group buttons go on to the staff router.
+router.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
 
 LEAVE_PAGE = 3  # the check-up page about leaving quickly carries the "Clear this chat" button
 PIN_TRIES = 5
@@ -356,6 +359,13 @@ def pin_keyboard(has_pin: bool) -> InlineKeyboardMarkup:
     return kb.as_markup()
 
 
+def pin_cancel() -> InlineKeyboardMarkup:
+    """Every PIN step has a way out (tour [25]): back to the PIN screen, nothing saved."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text="✖️ " + _("Cancel"), callback_data=PinMenu(op=PinOp.SHOW))
+    return kb.as_markup()
+
+
 def pin_prompt() -> str:
     return _("Type a PIN of 4 to 8 digits. I delete your message at once.")
 
@@ -460,7 +470,7 @@ async def pin_menu(
     has_pin = row is not None and row.pin is not None
     if callback_data.op == PinOp.SET and not has_pin:
         await state.set_state(PinEntry.new)
-        await show(query, pin_prompt(), back_to_menu())
+        await show(query, pin_prompt(), pin_cancel())
     elif callback_data.op == PinOp.REMOVE and has_pin and row is not None:
         locked = locked_text(row, safety.clock())
         if locked is not None:
@@ -469,6 +479,10 @@ async def pin_menu(
         await state.set_state(PinEntry.remove)
         await show(query, _("Type your current PIN to remove it."), back_to_menu())
     else:
+        if (await state.get_state() or "").startswith(PinEntry.__name__):
+            # ✖️ Cancel under a PIN step: the half-typed PIN goes.
+            await state.set_state(None)
+            await state.update_data(pin_draft=None)
         await show(query, pin_text(has_pin), pin_keyboard(has_pin))
 
 
@@ -486,7 +500,8 @@ async def pin_new(
         return
     if not valid_pin(message.text):
         await message.answer(
-            _("A PIN has 4 to 8 digits and nothing else. Please type it again, or send /menu.")
+            _("A PIN has 4 to 8 digits and nothing else. Please type it again."),
+            reply_markup=pin_cancel(),
         )
         return
     # The FSM may live in Redis: keep even this short-lived copy sealed.
@@ -494,7 +509,7 @@ async def pin_new(
     draft = safety.sealer.seal(pin.encode(), _draft_aad(member))
     await state.update_data(pin_draft=base64.b64encode(draft).decode())
     await state.set_state(PinEntry.repeat)
-    await message.answer(_("Type the same PIN again."))
+    await message.answer(_("Type the same PIN again."), reply_markup=pin_cancel())
 
 
 @router.message(PinEntry.repeat, ~F.text.startswith("/"))
@@ -521,7 +536,10 @@ async def pin_repeat(
     if not first or pin.encode() != first:
         await state.set_state(PinEntry.new)
         await state.update_data(pin_draft=None)
-        await message.answer(_("The two PINs were different. Type a new PIN of 4 to 8 digits."))
+        await message.answer(
+            _("The two PINs were different. Type a new PIN of 4 to 8 digits."),
+            reply_markup=pin_cancel(),
+        )
         return
     row = await SafetyRepo(session).settings_to_change(member.id)
     row.pin = await hash_pin(safety.sealer, member.id, pin)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import re
 import secrets
 
 from cryptography.exceptions import InvalidTag
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import Sealer
+from storage.repositories import SafetyRepo
 
 
 async def hash_pin(sealer: Sealer, member_id: int, pin: str) -> bytes:
@@ -41,3 +44,15 @@ PIN_RE = re.compile(r"^[0-9]{4,8}$")  # ASCII digits only: \d takes any script's
 
 def valid_pin(text: str | None) -> bool:
     return bool(text) and PIN_RE.match((text or "").strip()) is not None
+
+
+async def pin_open(session: AsyncSession, member_id: int, now: dt.datetime) -> bool:
+    """True when "My requests" is open: no PIN, or unlocked a moment ago.
+
+    Every path that shows a member's requests or sends text in their name asks this first
+    (security L6): whoever holds an unlocked phone must not answer a network as the member.
+    """
+    row = await SafetyRepo(session).settings(member_id)
+    if row is None or row.pin is None:
+        return True
+    return row.pin_unlocked_until is not None and row.pin_unlocked_until > now

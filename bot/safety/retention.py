@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from aiogram import Bot
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import checkpoint
@@ -62,6 +63,13 @@ async def forget_member(
     await repo.drop_settings(member.id)
     await MemberRepo(session).delete(member)
     safety.forget(chat_id)
+
+    # Again once committed: until then the prefs cache refills from the rows still committed,
+    # and a stale "discreet" would outlive the member by up to PREFS_TTL (tour [10]).
+    def again(_session: object) -> None:
+        safety.forget(chat_id)
+
+    event.listen(session.sync_session, "after_commit", again, once=True)
     safety.checkpoint_soon(session)
     if app.settings.redis_url:
         await forget_flood_counter(app, chat_id)

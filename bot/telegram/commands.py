@@ -35,9 +35,10 @@ def commands() -> list[BotCommand]:
 
 
 def description(settings: Settings) -> str:
+    # Public, and shown before anyone writes: only ORG_NAME may say what this is (tour [8]).
     return _(
         "{org}: short guides on rights, health, safety and work; rights-based services; "
-        "and private requests to regional sex worker networks. No real names needed."
+        "and private requests to regional networks. No real names needed."
     ).format(org=settings.org_name)
 
 

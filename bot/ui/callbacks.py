@@ -39,3 +39,11 @@ class AskAbout(CallbackData, prefix="aa"):
 
     c: str  # ISO 3166-1 alpha-2
     n: str = ""
+
+
+class GuideLink(CallbackData, prefix="gc"):
+    """Open a guide's card from outside the Guides section (the free-text search in
+    bot/core/fallback.py). Same prefix and field as bot/guides/handlers.GuideCard, which
+    answers it."""
+
+    s: str
