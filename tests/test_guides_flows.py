@@ -115,10 +115,10 @@ async def test_guide_not_in_members_language_is_marked_and_shown_in_english(
     consensus = guide(holder, "consensus-statement")
     assert consensus.version("ar").title in labels  # has Arabic: not marked
     marked = [label for label in labels if label.startswith("[EN] ")]
-    assert len(marked) == PER_PAGE - 1
+    shown = holder.current.of_kind("community")[:PER_PAGE]
+    assert len(marked) == sum(not g.has("ar") for g in shown) > 0
     assert "[EN]" in listing
-    swit_like = holder.current.of_kind("community")[1]
-    assert not swit_like.has("ar")
+    swit_like = next(g for g in shown if not g.has("ar"))
     (card,) = await press(chat, GuideCard(s=swit_like.slug).pack())
     assert swit_like.version("en").title in card
     with LOCALES.context(), LOCALES.use_locale("ar"):
@@ -393,8 +393,10 @@ async def test_admin_reload_reports_counts_and_serves_new_content(
     en = settings.guides_dir / "swit" / "en.md"
     en.write_text(en.read_text().replace('title: "', 'title: "Revised: ', 1))
     admin: Chat = new_chat("en", user_id=ADMIN_ID)
+    guides = len(list(settings.guides_dir.glob("*/guide.yaml")))
+    versions = len(list(settings.guides_dir.glob("*/*.md")))
     (reply,) = await admin.say("/reload")
-    assert "20 guides" in reply and "101 language versions" in reply
+    assert f"{guides} guides" in reply and f"{versions} language versions" in reply
     assert guide(holder, "swit").version("en").title.startswith("Revised: ")
 
 
@@ -429,7 +431,8 @@ async def test_many_problems_are_sent_in_several_messages(
     admin: Chat = new_chat("en", user_id=ADMIN_ID)
     replies = await admin.say("/reload")
     assert len(replies) >= 2
-    assert sum(r.count("review: Input should be") for r in replies) == 101
+    versions = len(list(settings.guides_dir.glob("*/*.md")))
+    assert sum(r.count("review: Input should be") for r in replies) == versions
     for call in telegram.sent("sendMessage", admin.chat_id):
         assert utf16_len(parse_html(call.params["text"])) <= 4096
 
