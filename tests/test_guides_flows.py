@@ -115,10 +115,10 @@ async def test_guide_not_in_members_language_is_marked_and_shown_in_english(
     consensus = guide(holder, "consensus-statement")
     assert consensus.version("ar").title in labels  # has Arabic: not marked
     marked = [label for label in labels if label.startswith("[EN] ")]
-    assert len(marked) == PER_PAGE - 1
+    shown = holder.current.of_kind("community")[:PER_PAGE]
+    assert len(marked) == sum(not g.has("ar") for g in shown) > 0
     assert "[EN]" in listing
-    swit_like = holder.current.of_kind("community")[1]
-    assert not swit_like.has("ar")
+    swit_like = next(g for g in shown if not g.has("ar"))
     (card,) = await press(chat, GuideCard(s=swit_like.slug).pack())
     assert swit_like.version("en").title in card
     with LOCALES.context(), LOCALES.use_locale("ar"):
