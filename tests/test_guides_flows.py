@@ -115,10 +115,11 @@ async def test_guide_not_in_members_language_is_marked_and_shown_in_english(
     consensus = guide(holder, "consensus-statement")
     assert consensus.version("ar").title in labels  # has Arabic: not marked
     marked = [label for label in labels if label.startswith("[EN] ")]
-    assert len(marked) == PER_PAGE - 1
+    english_only = [g for g in holder.current.of_kind("community")[:PER_PAGE] if not g.has("ar")]
+    assert english_only, "the first page needs a guide without Arabic for this test"
+    assert len(marked) == len(english_only)
     assert "[EN]" in listing
-    swit_like = holder.current.of_kind("community")[1]
-    assert not swit_like.has("ar")
+    swit_like = english_only[0]
     (card,) = await press(chat, GuideCard(s=swit_like.slug).pack())
     assert swit_like.version("en").title in card
     with LOCALES.context(), LOCALES.use_locale("ar"):
@@ -392,9 +393,10 @@ async def test_admin_reload_reports_counts_and_serves_new_content(
     """A valid edit is live after /reload, with the counts reported."""
     en = settings.guides_dir / "swit" / "en.md"
     en.write_text(en.read_text().replace('title: "', 'title: "Revised: ', 1))
+    versions = holder.current.version_count
     admin: Chat = new_chat("en", user_id=ADMIN_ID)
     (reply,) = await admin.say("/reload")
-    assert "20 guides" in reply and "101 language versions" in reply
+    assert "20 guides" in reply and f"{versions} language versions" in reply
     assert guide(holder, "swit").version("en").title.startswith("Revised: ")
 
 
@@ -424,12 +426,16 @@ async def test_many_problems_are_sent_in_several_messages(
     new_chat: Any, settings: Settings, telegram: FakeTelegram
 ) -> None:
     """Over 4,096 characters of problems: split between lines, every message accepted."""
+    drafts = 0
     for path in settings.guides_dir.glob("*/*.md"):
-        path.write_text(path.read_text().replace("review: draft", "review: unsure"))
+        text = path.read_text()
+        drafts += "review: draft" in text
+        path.write_text(text.replace("review: draft", "review: unsure"))
     admin: Chat = new_chat("en", user_id=ADMIN_ID)
     replies = await admin.say("/reload")
     assert len(replies) >= 2
-    assert sum(r.count("review: Input should be") for r in replies) == 101
+    assert drafts >= 101
+    assert sum(r.count("review: Input should be") for r in replies) == drafts
     for call in telegram.sent("sendMessage", admin.chat_id):
         assert utf16_len(parse_html(call.params["text"])) <= 4096
 
