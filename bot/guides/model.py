@@ -105,15 +105,25 @@ class Library:
         return tuple(t for t in self.topics if t.id in used)
 
     def search(self, query: str, limit: int = 50, language: str | None = None) -> list[Guide]:
-        """Guides for a member's words. With their language, hidden synonyms widen the query:
-        the language's own, then English words for guides that have no version in it."""
-        extra: list[str] = []
-        if language is not None:
-            for section in (language, f"{language}-{FALLBACK}"):
-                table = self.synonyms.get(section)
-                if table:
-                    extra += synonyms_for(query, table)
-        return [self.guides[hit.group] for hit in self.index.search(query, limit, extra)]
+        """Guides for a member's words. With their language, hidden synonyms widen the query;
+        then guides with no version in that language are searched with English synonyms (the
+        `<lang>-en` section), so an Arabic query still finds an English-only guide."""
+        if language is None:
+            return [self.guides[hit.group] for hit in self.index.search(query, limit)]
+        keys, own = synonyms_for(query, self.synonyms.get(language) or {})
+        hits = self.index.search(query, limit, own, keys)
+        found = [self.guides[hit.group] for hit in hits]
+        _, english = synonyms_for(query, self.synonyms.get(f"{language}-{FALLBACK}") or {})
+        untranslated = {g.slug for g in self.guides if not g.has(language)}
+        if english and untranslated and len(found) < limit:
+            seen = {g.slug for g in found}
+            for hit in self.index.search(" ".join(english), len(self.guides)):
+                other = self.guides[hit.group]
+                if other.slug in untranslated and other.slug not in seen:
+                    found.append(other)
+                    if len(found) == limit:
+                        break
+        return found
 
     @property
     def version_count(self) -> int:

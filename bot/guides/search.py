@@ -76,21 +76,24 @@ def _script(token: str) -> str:
 Synonyms = Mapping[str, tuple[str, ...]]  # a normalised word or phrase -> the guides' words
 
 
-def synonyms_for(query: str, table: Synonyms) -> list[str]:
-    """The guides' words for what a member typed (`guides/synonyms.yaml`): never displayed.
+def synonyms_for(query: str, table: Synonyms) -> tuple[list[str], list[str]]:
+    """(the member's words that have synonyms, the guides' words for them), from
+    `guides/synonyms.yaml`: never displayed.
 
     A key matches whole words in a row (`nordic model`); a Chinese key anywhere in the text,
     since Chinese has no spaces."""
     if not table:
-        return []
+        return [], []
     text = normalise(query)
     words = _WORDS.findall(text)
     padded = " " + " ".join(words) + " "
     out: list[str] = []
+    keys: list[str] = []
     for key, values in table.items():
         if key in text if _is_cjk(key) else f" {key} " in padded:
+            keys.append(key)
             out.extend(v for v in values if v not in out)
-    return out
+    return keys, out
 
 
 Document = tuple[int, str, str, tuple[str, str]]  # (group, title, summary, body terms)
@@ -224,13 +227,21 @@ class SearchIndex:
                 found.append((word, 0.85 - 0.15 * distance))
         return found
 
-    def search(self, query: str, limit: int = 50, extra: Sequence[str] = ()) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        limit: int = 50,
+        extra: Sequence[str] = (),
+        optional: Iterable[str] = (),
+    ) -> list[Hit]:
         """The best `limit` groups, most query words matched first, then by score.
 
-        `extra` are hidden synonyms, searched like the member's words with their own budget."""
+        `extra` are hidden synonyms, searched like the member's words with their own budget;
+        `optional` words (those the synonyms stand for) add to a score but are not required."""
         words = list(dict.fromkeys(tokens(query)))[:MAX_QUERY_TOKENS]
         added = [t for t in dict.fromkeys(tokens(" ".join(extra))) if t not in words]
         words += added[:MAX_SYNONYM_TOKENS]
+        skip = set(tokens(" ".join(optional))) if extra else set()
         size, sizes = len(self.groups), self.title_sizes
         if not words or not size:
             return []
@@ -249,13 +260,14 @@ class SearchIndex:
                         score *= 1 + 2 / (sizes[doc] + 1)
                     if score > best.get(doc, 0.0):
                         best[doc] = score
+            counts = word not in skip
             for doc, score in best.items():
                 scores[doc] = scores.get(doc, 0.0) + score
-                matched[doc] = matched.get(doc, 0) + 1
+                matched[doc] = matched.get(doc, 0) + counts
         if not matched:
             return []
         # Guides with every word (or, for long queries, all but one) hide weaker partial hits.
-        floor = max(matched.values()) - (1 if len(words) > 3 else 0)
+        floor = max(matched.values()) - (1 if len(words) - len(skip) > 3 else 0)
         best_of: dict[int, tuple[int, float, int]] = {}
         groups = self.groups
         for doc, score in scores.items():
