@@ -355,7 +355,7 @@ def test_search_tolerates_accents_typos_and_scripts(query: str, expected: str) -
 def test_search_ranks_title_matches_first() -> None:
     """A word in a guide's title beats the same word in another guide's body."""
     assert slugs(SEED, "third parties")[0] == "third-parties"
-    assert slugs(SEED, "covid")[0] == "covid-19"
+    assert slugs(SEED, "covid")[0] in {"covid-19", "covid-19-community"}  # both titles say it
 
 
 @pytest.mark.parametrize("query", ["", "   ", "zzqxv", "!!!", "🙂"])

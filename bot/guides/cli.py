@@ -12,6 +12,7 @@ import yaml
 from babel.messages.pofile import read_po
 
 from bot.config import LANGUAGES, Settings
+from bot.guides import glossary
 from bot.guides.loader import GUIDE_FILE, PLACEHOLDER, SLUG_MAX, SLUG_RE, inspect
 from bot.guides.model import FALLBACK, Guide
 from bot.problems import Problem
@@ -32,11 +33,14 @@ def directory_check() -> Callable[[Path], list[Problem]] | None:
     return directory.check
 
 
-def check(guides_dir: Path) -> int:
+def check(guides_dir: Path, locales_dir: Path | None = None) -> int:
     library, problems = inspect(guides_dir)
+    # One voice: the glossary of each language, on the guides and on the UI catalogs.
+    problems = problems + glossary.check(guides_dir, locales_dir or guides_dir / "no-locales")
     check_directory = directory_check()
     if check_directory is not None:
-        problems = sorted(problems + check_directory(guides_dir))
+        problems = problems + check_directory(guides_dir)
+    problems = sorted(problems)
     for p in problems:
         print(f"{shown(p.path)}:{p.line}: {p.message}")
     if problems or library is None:
@@ -190,7 +194,7 @@ def new(guides_dir: Path, slug: str) -> int:
 def run_guides_command(args: argparse.Namespace, settings: Settings) -> int:
     guides_dir: Path = args.dir or settings.guides_dir
     if args.guides_command == "check":
-        return check(guides_dir)
+        return check(guides_dir, settings.locales_dir)
     if args.guides_command == "coverage":
         return coverage(guides_dir, settings.locales_dir)
     return new(guides_dir, args.slug)

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SLUG_MAX = 40  # keeps callback data (prefix, slug, page) under Telegram's 64 bytes
 TITLE_MAX = 150
+SHORT_TITLE_MAX = 32  # Telegram cuts a phone-width button at about 30-40 characters
 SUMMARY_MAX = 300
 # Room a reading screen needs beside the page: the title line, the one-line notice shown when a
 # guide is not in the member's language (NOTICE_MAX), "page x / y" (FOOTER_MAX), blank lines.
@@ -57,6 +58,7 @@ class Strict(BaseModel):
 
 class FrontMatter(Strict):
     title: str = Field(min_length=1, max_length=TITLE_MAX)
+    short_title: str | None = Field(default=None, min_length=1, max_length=SHORT_TITLE_MAX)
     summary: str = Field(min_length=1)
     review: Literal["draft", "reviewed"]
     reviewer: str | None = Field(default=None, min_length=1, max_length=200)
@@ -132,6 +134,7 @@ class Meta(NamedTuple):
     reviewed: bool
     reviewer: str | None
     updated: dt.date
+    short_title: str
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,11 @@ class Compiled:
     problems: tuple[tuple[int, str], ...]
 
     def to_json(self) -> list[Any]:
-        meta = [*self.meta[:4], self.meta.updated.isoformat()] if self.meta else None
+        meta = (
+            [*self.meta[:4], self.meta.updated.isoformat(), self.meta.short_title]
+            if self.meta
+            else None
+        )
         pages = [[p.heading, p.html] for p in self.pages]
         return [meta, pages, list(self.terms), dict(self.lines), [list(p) for p in self.problems]]
 
@@ -153,7 +160,7 @@ class Compiled:
     def from_json(cls, data: list[Any]) -> Compiled:
         meta, pages, terms, lines, problems = data
         return cls(
-            Meta(meta[0], meta[1], meta[2], meta[3], dt.date.fromisoformat(meta[4]))
+            Meta(meta[0], meta[1], meta[2], meta[3], dt.date.fromisoformat(meta[4]), meta[5])
             if meta
             else None,
             tuple(Page(*page) for page in pages),
@@ -187,6 +194,14 @@ def compile_text(text: str) -> Compiled:
                     f"summary is {len(meta.summary)} characters; the limit is {SUMMARY_MAX}",
                 )
             )
+        if meta.short_title is None and len(meta.title) > SHORT_TITLE_MAX:
+            problems.append(
+                (
+                    lines["title"],
+                    f"title is {len(meta.title)} characters: add a short_title of at most "
+                    f"{SHORT_TITLE_MAX} for buttons and lists",
+                )
+            )
         if meta.review == "reviewed" and not meta.reviewer:
             problems.append((lines["review"], "a reviewed version names its reviewer"))
     title = meta.title if isinstance(meta, FrontMatter) else "x" * TITLE_MAX
@@ -194,7 +209,14 @@ def compile_text(text: str) -> Compiled:
     rendered = render(body, offset, page_budget(title))
     problems += rendered.problems + placeholder_problems(text)
     return Compiled(
-        Meta(meta.title, meta.summary, meta.review == "reviewed", meta.reviewer, meta.updated)
+        Meta(
+            meta.title,
+            meta.summary,
+            meta.review == "reviewed",
+            meta.reviewer,
+            meta.updated,
+            meta.short_title or meta.title,
+        )
         if isinstance(meta, FrontMatter)
         else None,
         tuple(rendered.pages),

@@ -32,15 +32,17 @@ from aiogram.types import (
     TelegramObject,
 )
 from aiogram.types.inline_query_result_union import InlineQueryResultUnion
-from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import I18n, get_i18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
 from bot.guides import SLUG_MAX, SLUG_RE, Guide, Library, LibraryHolder
+from bot.guides.model import KINDS
 from bot.i18n import _, language_name, ngettext
 from bot.problems import ContentError, Problem
 from bot.telegram.html import TEXT_LIMIT
 from bot.ui.keyboards import Menu, main_menu, menu_button, pager
+from bot.ui.localise import fill, isolate, rtl_line
 from bot.ui.screens import show, unknown_command
 
 router = Router(name=__name__)
@@ -87,6 +89,7 @@ class Guides(StatesGroup):
 OUR_DATA = frozenset({GuideTopics().pack(), GuideBack().pack(), Menu(section="guides").pack()})
 OUR_PREFIXES = tuple(f"{c.__prefix__}:" for c in (GuideList, GuideCard, GuideRead))
 BACK_KEY = "guides_back"
+SEARCH_KEY = "guides_search"  # the words of the last search, so Back returns to its results
 
 
 class LeaveGuides(BaseMiddleware):
@@ -130,14 +133,43 @@ def esc(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def ui_language() -> str:
+    """The language of the update being answered (set by the i18n middleware)."""
+    return str(get_i18n().current_locale)
+
+
 def kind_name(kind: str) -> str:
-    return _("Smart Guides") if kind == "smart" else _("Community Guides")
+    if kind == "smart":
+        return _("Smart Guides")
+    if kind == "statement":
+        return _("Statements")
+    return _("Community Guides")
+
+
+def kind_label(kind: str) -> str:
+    """One publication's kind: the Consensus Statement is a statement, not a guide."""
+    if kind == "smart":
+        return _("Smart Guide")
+    if kind == "statement":
+        return _("Statement")
+    return _("Community Guide")
 
 
 def notice(language: str) -> str:
     """One line, shown when a guide is not yet in the member's language (≤ NOTICE_MAX)."""
-    return _("Not yet available in {language}: here it is in English.").format(
-        language=language_name(language)
+    return fill(
+        _("Not yet available in {language}: here it is in English."),
+        language,
+        language=language_name(language),
+    )
+
+
+def english_mark(language: str) -> str:
+    return fill(
+        _("{mark} not yet in {language}: opens in English."),
+        language,
+        mark=MARK.strip(),
+        language=language_name(language),
     )
 
 
@@ -153,10 +185,10 @@ def home_text() -> str:
 def card_text(guide: Guide, language: str) -> str:
     version = guide.version(language)
     pages = len(version.pages)
-    facts = [_("Smart Guide") if guide.kind == "smart" else _("Community Guide")]
+    facts = [kind_label(guide.kind)]
     if guide.year:
-        facts.append(str(guide.year))
-    facts.append(ngettext("{n} page", "{n} pages", pages).format(n=pages))
+        facts.append(isolate(guide.year, language))  # a year takes no thousands separator
+    facts.append(fill(ngettext("{n} page", "{n} pages", pages), language, n=pages))
     lines = [f"<b>{esc(version.title)}</b>", "<i>" + esc(" · ".join(facts)) + "</i>"]
     if not guide.has(language):
         lines.append(f"<i>{esc(notice(language))}</i>")
@@ -169,7 +201,7 @@ def page_text(guide: Guide, language: str, index: int) -> str:
     head = f"<b>{esc(version.title)}</b>"
     if not guide.has(language):
         head += f"\n<i>{esc(notice(language))}</i>"
-    footer = _("Page {n} of {total}").format(n=index + 1, total=len(version.pages))
+    footer = fill(_("Page {n} of {total}"), language, n=index + 1, total=len(version.pages))
     return f"{head}\n\n{version.pages[index].html}\n\n<i>{esc(footer)}</i>"
 
 
@@ -180,11 +212,13 @@ def deep_link(bot_username: str, slug: str) -> str:
 # -- keyboards -----------------------------------------------------------------------------------
 def home_keyboard(library: Library) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
-    for kind in ("smart", "community"):
+    language = ui_language()
+    for kind in KINDS:
         count = len(library.of_kind(kind))
         if count:
             kb.button(
-                text=f"{kind_name(kind)} ({count})", callback_data=GuideList(by="k", key=kind)
+                text=rtl_line(f"{kind_name(kind)} ({fill('{n}', language, n=count)})", language),
+                callback_data=GuideList(by="k", key=kind),
             )
     if library.used_topics():
         kb.button(text=_("By topic"), callback_data=GuideTopics())
@@ -194,7 +228,8 @@ def home_keyboard(library: Library) -> InlineKeyboardMarkup:
 
 
 def guide_label(guide: Guide, language: str) -> str:
-    return ("" if guide.has(language) else MARK) + guide.version(language).title
+    """A list button: the short title (the full one is on the guide's first screen)."""
+    return ("" if guide.has(language) else MARK) + guide.version(language).short_title
 
 
 def list_keyboard(guides: Sequence[Guide], language: str) -> InlineKeyboardBuilder:
@@ -228,13 +263,32 @@ def card_keyboard(guide: Guide, language: str, bot_username: str) -> InlineKeybo
     return kb.as_markup()
 
 
-def reading_keyboard(guide: Guide, language: str, index: int) -> InlineKeyboardMarkup:
+def related_label(guide: Guide, other: Guide) -> str:
+    if guide.kind == "smart" and other.kind == "community":
+        return _("The shorter Community Guide")
+    if guide.kind == "community" and other.kind == "smart":
+        return _("The full Smart Guide")
+    return kind_label(other.kind)
+
+
+def reading_keyboard(
+    guide: Guide, language: str, index: int, library: Library | None = None
+) -> InlineKeyboardMarkup:
     total = len(guide.version(language).pages)
     kb = InlineKeyboardBuilder()
     kb.row(*pager(index, total, lambda p: GuideRead(s=guide.slug, p=p)))
+    other = library.get(guide.related) if library is not None and guide.related else None
+    if other is not None and index == total - 1:
+        kb.row(
+            InlineKeyboardButton(
+                text="📘 " + related_label(guide, other),
+                callback_data=GuideCard(s=other.slug).pack(),
+            )
+        )
+    # Not "About this guide": many first pages have that heading, so it read as "to page 1".
     kb.row(
         InlineKeyboardButton(
-            text="‹ " + _("About this guide"), callback_data=GuideCard(s=guide.slug).pack()
+            text="‹ " + _("Guide overview"), callback_data=GuideCard(s=guide.slug).pack()
         ),
         menu_button(),
     )
@@ -300,7 +354,7 @@ async def show_list(
     lib = library.current
     language = current_language(i18n)
     by, key, page = callback_data.by, callback_data.key, callback_data.p
-    if by == "k" and key in ("smart", "community"):
+    if by == "k" and key in KINDS:
         guides, title = lib.of_kind(key), kind_name(key)
         back = InlineKeyboardButton(
             text="‹ " + _("Guides"), callback_data=Menu(section="guides").pack()
@@ -316,17 +370,13 @@ async def show_list(
         await stale(query, lib)
         return
     await enter(state)
-    await state.update_data({BACK_KEY: callback_data.pack()})
+    await state.update_data({BACK_KEY: callback_data.pack(), SEARCH_KEY: None})
     shown = guides[page * PER_PAGE : (page + 1) * PER_PAGE]
     text = f"<b>{esc(title)}</b>"
     if pages > 1:
-        text += "\n" + esc(_("Page {n} of {total}").format(n=page + 1, total=pages))
+        text += "\n" + esc(fill(_("Page {n} of {total}"), language, n=page + 1, total=pages))
     if any(not g.has(language) for g in shown):
-        text += "\n\n" + esc(
-            _("{mark} not yet in {language}: opens in English.").format(
-                mark=MARK.strip(), language=language_name(language)
-            )
-        )
+        text += "\n\n" + esc(english_mark(language))
     kb = list_keyboard(shown, language)
     kb.row(*pager(page, pages, lambda p: GuideList(by=by, key=key, p=p)))
     kb.row(back, menu_button())
@@ -357,6 +407,10 @@ async def go_back(
     query: CallbackQuery, library: LibraryHolder, i18n: I18n, state: FSMContext
 ) -> None:
     data = await state.get_data()
+    words = data.get(SEARCH_KEY)
+    if isinstance(words, str) and words:
+        await answer_search(query, words, library.current, current_language(i18n), state)
+        return
     try:
         origin = GuideList.unpack(str(data.get(BACK_KEY, "")))
     except (TypeError, ValueError):
@@ -381,36 +435,52 @@ async def show_page(
         return
     await enter(state)
     index = callback_data.p
-    await show(query, page_text(guide, language, index), reading_keyboard(guide, language, index))
+    await show(
+        query, page_text(guide, language, index), reading_keyboard(guide, language, index, lib)
+    )
 
 
 # -- search --------------------------------------------------------------------------------------
+def shown_words(words: str) -> str:
+    """The member's words as echoed back: one line, at most QUERY_MAX characters."""
+    words = " ".join(words.split())
+    return words if len(words) <= QUERY_MAX else words[: QUERY_MAX - 1] + "…"
+
+
 async def answer_search(
-    message: Message, words: str, library: Library, language: str, state: FSMContext
+    target: Message | CallbackQuery,
+    words: str,
+    library: Library,
+    language: str,
+    state: FSMContext,
 ) -> None:
+    """Results for typed words; any text at all gets a clear answer (empty, emoji only, a
+    4,000-character paste, a language the guides are not in)."""
     await enter(state)
-    words = " ".join(words.split())[:QUERY_MAX]
-    found = library.search(words, PER_PAGE)
+    words = " ".join(words.split())
+    found = library.search(words[:QUERY_MAX], PER_PAGE, language) if words else []
+    echo = esc(shown_words(words))
     if not found:
-        text = _("Nothing found for «{words}». Try other words, or choose a topic:").format(
-            words=esc(words)
-        )
-        await message.answer(text, reply_markup=topics_keyboard(library, language))
-        return
-    text = _("<b>Guides for «{words}»</b>").format(words=esc(words))
-    if any(not g.has(language) for g in found):
-        text += "\n\n" + esc(
-            _("{mark} not yet in {language}: opens in English.").format(
-                mark=MARK.strip(), language=language_name(language)
+        if not any(c.isalnum() for c in words):
+            text = _("Type a few words to search the guides, for example: digital security.")
+        else:
+            text = fill(
+                _("Nothing found for «{words}». Try other words, or choose a topic:"),
+                language,
+                words=echo,
             )
-        )
+        await show(target, text, topics_keyboard(library, language))
+        return
+    text = fill(_("<b>Guides for «{words}»</b>"), language, words=echo)
+    if any(not g.has(language) for g in found):
+        text += "\n\n" + esc(english_mark(language))
     kb = list_keyboard(found, language)
     kb.row(
         InlineKeyboardButton(text="‹ " + _("Guides"), callback_data=Menu(section="guides").pack()),
         menu_button(),
     )
-    await state.update_data({BACK_KEY: None})
-    await message.answer(text, reply_markup=kb.as_markup())
+    await state.update_data({BACK_KEY: None, SEARCH_KEY: words[:QUERY_MAX]})
+    await show(target, text, kb.as_markup())
 
 
 @router.message(Command("search"))
@@ -473,7 +543,9 @@ async def inline_guides(
     lib = library.current
     language = current_language(i18n)
     words = " ".join(query.query.split())[:QUERY_MAX]
-    guides = lib.search(words, INLINE_RESULTS) if words else list(lib.guides[:INLINE_RESULTS])
+    guides = (
+        lib.search(words, INLINE_RESULTS, language) if words else list(lib.guides[:INLINE_RESULTS])
+    )
     results: list[InlineQueryResultUnion] = []
     for guide in guides:
         version = guide.version(language)
@@ -535,19 +607,28 @@ async def cmd_reload(message: Message, library: LibraryHolder, settings: Setting
     try:
         lib = await library.reload()
     except ContentError as exc:
-        head = ngettext(
-            "Not reloaded: {n} problem. Members still see the previous guides.",
-            "Not reloaded: {n} problems. Members still see the previous guides.",
-            len(exc.problems),
-        ).format(n=len(exc.problems))
+        language = ui_language()
+        head = fill(
+            ngettext(
+                "Not reloaded: {n} problem. Members still see the previous guides.",
+                "Not reloaded: {n} problems. Members still see the previous guides.",
+                len(exc.problems),
+            ),
+            language,
+            n=len(exc.problems),
+        )
         for text in chunks(esc(head) + "\n", problem_lines(exc.problems, library.directory)):
             await message.answer(text)
         log.warning("reload refused: %d problem(s) in the guides", len(exc.problems))
         return
     topics = len(lib.topics)
     await message.answer(
-        _(
-            "Guides reloaded: {guides} guides, {versions} language versions, {topics} topics."
-        ).format(guides=len(lib.guides), versions=lib.version_count, topics=topics)
+        fill(
+            _("Guides reloaded: {guides} guides, {versions} language versions, {topics} topics."),
+            ui_language(),
+            guides=len(lib.guides),
+            versions=lib.version_count,
+            topics=topics,
+        )
     )
     log.info("guides reloaded by an admin: %d guides", len(lib.guides))

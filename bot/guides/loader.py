@@ -1,18 +1,22 @@
 """Read and validate `guides/`: every problem is collected, with its file and line.
 
 Layout: `guides/topics.yaml` (the topic vocabulary), then one folder per guide holding
-`guide.yaml` (kind, topics, year, source_url, order) and `<lang>.md` per language (YAML front
-matter: title, summary, review, reviewer, updated; then `## ` sections, one page each). Folders
+`guide.yaml` (kind, topics, year, source_url, order, related) and `<lang>.md` per language (YAML
+front matter: title, short_title, summary, review, reviewer, updated; then `## ` sections, one
+page each). Folders
 with neither file (the directory's `services/`) belong to other features and are skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
@@ -32,7 +36,7 @@ from bot.guides.compile import (
     schema_problems,
 )
 from bot.guides.model import FALLBACK, KINDS, Guide, Library, Topic, Version
-from bot.guides.search import normalise
+from bot.guides.search import Synonyms, normalise
 from bot.problems import ContentError, Problem
 
 __all__ = [
@@ -49,14 +53,39 @@ __all__ = [
 
 GUIDE_FILE = "guide.yaml"
 TOPICS_FILE = "topics.yaml"
+SYNONYMS_FILE = "synonyms.yaml"
+
+
+class Source(Strict):
+    url: str
+    seen: dt.date
 
 
 class GuideMeta(Strict):
     kind: str
     topics: list[str] = Field(min_length=1)
-    year: int | None = Field(default=None, ge=1985, le=2100)
+    # The publication's year; `unknown` only with a `year_note` saying why (members see no year).
+    year: Annotated[int, Field(ge=1985, le=2100)] | Literal["unknown"]
+    year_note: str | None = Field(default=None, min_length=10)
     source_url: dict[str, str]
     order: int = 1000
+    related: str | None = None  # the slug of the shorter or fuller guide on the same subject
+    sources: list[Source] = Field(default_factory=list)  # where the facts come from
+
+
+def valid_url(url: str) -> bool:
+    """An address a member's phone can open: http(s), a host with a dot, no spaces."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    host = parts.hostname or ""
+    return (
+        parts.scheme in ("https", "http")
+        and "." in host
+        and not any(c.isspace() for c in url)
+        and all(part for part in host.split("."))
+    )
 
 
 @dataclass
@@ -64,6 +93,8 @@ class _Draft:
     guide: Guide
     title_lines: dict[str, tuple[Path, int]]  # language -> (file, line of the title)
     terms: dict[str, tuple[str, str]]
+    meta_path: Path
+    related_line: int
 
 
 class _Loader:
@@ -72,6 +103,7 @@ class _Loader:
         self.cache = cache
         self.keys: set[str] = set()  # cache entries this library uses
         self.problems: list[Problem] = []
+        self._related_line = 1  # of the guide.yaml read last
 
     def problem(self, path: Path, line: int, message: str) -> None:
         self.problems.append(Problem(path, line, message))
@@ -110,6 +142,43 @@ class _Loader:
             clean = {str(k): str(v).strip() for k, v in names.items() if k in LANGUAGES}
             topics.append(Topic(topic_id, MappingProxyType(clean)))
         return tuple(topics)
+
+    def synonyms(self) -> dict[str, Synonyms]:
+        """Hidden search words (optional file): `<section>: {word: [guide words]}`, where a
+        section is a language or `<lang>-en` (English words for a query in that language)."""
+        path = self.directory / SYNONYMS_FILE
+        if not path.exists():
+            return {}
+        parsed = read_yaml(path.read_text(encoding="utf-8"), 1)
+        if isinstance(parsed, tuple):
+            self.problem(path, *parsed)
+            return {}
+        if not isinstance(parsed.data, dict):
+            self.problem(path, 1, "expected a section per language: word: [guide words]")
+            return {}
+        sections = set(LANGUAGES) | {f"{code}-{FALLBACK}" for code in LANGUAGES}
+        out: dict[str, Synonyms] = {}
+        for section, table in parsed.data.items():
+            line = parsed.lines.get(str(section), 1)
+            if section not in sections:
+                self.problem(path, line, f"unknown section {section!r}: a language or '<lang>-en'")
+                continue
+            if not isinstance(table, dict) or not all(
+                isinstance(k, str)
+                and isinstance(v, list)
+                and v
+                and all(isinstance(w, str) and w.strip() for w in v)
+                for k, v in table.items()
+            ):
+                self.problem(path, line, f"{section}: expected word: [guide words, ...] lines")
+                continue
+            out[section] = MappingProxyType(
+                {
+                    " ".join(normalise(k).split()): tuple(str(w) for w in v)
+                    for k, v in table.items()
+                }
+            )
+        return out
 
     def guide_dirs(self) -> Iterator[Path]:
         for entry in sorted(self.directory.iterdir()):
@@ -160,12 +229,13 @@ class _Loader:
             slug,
             meta.kind,
             tuple(meta.topics),
-            meta.year,
+            None if meta.year == "unknown" else meta.year,
             meta.order,
             MappingProxyType(dict(meta.source_url)),
             MappingProxyType(dict(sorted(versions.items()))),
+            meta.related,
         )
-        return _Draft(guide, title_lines, terms)
+        return _Draft(guide, title_lines, terms, meta_path, self._related_line)
 
     def guide_meta(self, path: Path, topic_ids: set[str]) -> GuideMeta | None:
         try:
@@ -185,6 +255,13 @@ class _Loader:
             return None
         found = len(self.problems)
         lines = parsed.lines
+        self._related_line = lines.get("related", 1)
+        if meta.year == "unknown" and not meta.year_note:
+            self.problem(
+                path, lines["year"], "year: unknown needs a year_note saying why it is not known"
+            )
+        if meta.year != "unknown" and meta.year_note:
+            self.problem(path, lines["year_note"], "year_note: only with year: unknown")
         if meta.kind not in KINDS:
             self.problem(
                 path, lines["kind"], f"unknown kind {meta.kind!r}: use {' or '.join(KINDS)}"
@@ -197,10 +274,15 @@ class _Loader:
                 self.problem(
                     path, lines["source_url"], f"source_url: unknown language {language!r}"
                 )
-            if not url.startswith(("https://", "http://")):
+            if not valid_url(url):
                 self.problem(
-                    path, lines["source_url"], f"source_url.{language}: not a web address"
+                    path,
+                    lines["source_url"],
+                    f"source_url.{language}: not a web address (https://host.example/…)",
                 )
+        for number, source in enumerate(meta.sources):
+            if not valid_url(source.url):
+                self.problem(path, lines["sources"], f"sources.{number}.url: not a web address")
         if FALLBACK not in meta.source_url:
             self.problem(path, lines["source_url"], "source_url: the English address is missing")
         return meta if len(self.problems) == found else None
@@ -218,14 +300,53 @@ class _Loader:
                 else:
                     seen[key] = draft.guide.slug
 
+    def short_titles(self, drafts: list[_Draft]) -> None:
+        """Buttons must tell guides apart: a short title is unique in its language."""
+        seen: dict[tuple[str, str], str] = {}
+        for draft in drafts:
+            for language, version in draft.guide.versions.items():
+                if version.short_title == version.title:
+                    continue  # a short title in full: duplicate_titles reports it
+                key = (language, normalise(version.short_title).strip())
+                if key in seen:
+                    path, line = draft.title_lines[language]
+                    self.problem(
+                        path,
+                        line,
+                        f"duplicate short_title: the guide '{seen[key]}' has the same one",
+                    )
+                else:
+                    seen[key] = draft.guide.slug
+
+    def related(self, drafts: list[_Draft]) -> None:
+        """`related` names another guide that exists, of another kind, on a shared topic."""
+        by_slug = {d.guide.slug: d.guide for d in drafts}
+        for draft in drafts:
+            guide = draft.guide
+            if guide.related is None:
+                continue
+            other = by_slug.get(guide.related)
+            if other is None or other.slug == guide.slug:
+                message = f"related: no other guide named {guide.related!r}"
+            elif other.kind == guide.kind:
+                message = f"related: '{other.slug}' is the same kind ({other.kind})"
+            elif not set(other.topics) & set(guide.topics):
+                message = f"related: '{other.slug}' shares no topic with this guide"
+            else:
+                continue
+            self.problem(draft.meta_path, draft.related_line, message)
+
     def load(self) -> Library | None:
         if not self.directory.is_dir():
             self.problem(self.directory, 1, "no such folder")
             return None
         topics = self.topics()
+        synonyms = self.synonyms()
         topic_ids = {t.id for t in topics}
         drafts = [d for folder in self.guide_dirs() if (d := self.guide(folder, topic_ids))]
         self.duplicate_titles(drafts)
+        self.short_titles(drafts)
+        self.related(drafts)
         if not drafts and not self.problems:
             self.problem(self.directory, 1, "no guides found")
         if self.problems:
@@ -238,7 +359,7 @@ class _Loader:
                 for language, version in d.guide.versions.items()
             ]
         )
-        return Library.create(tuple(d.guide for d in drafts), topics, index)
+        return Library.create(tuple(d.guide for d in drafts), topics, index, synonyms)
 
 
 def inspect(

@@ -16,7 +16,7 @@ import sys
 import unicodedata
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ _HAN = re.compile(f"[{_CJK}]+")
 _MARKS = re.compile("[\u0300-\u036f\u0483-\u0489\u064b-\u065f\u0670]")
 TITLE, SUMMARY, BODY = 3, 2, 1
 MAX_QUERY_TOKENS = 8
+MAX_SYNONYM_TOKENS = 8  # hidden synonyms get their own budget: a long question keeps its words
 PREFIX_LIMIT = 12
 STEM_LIMIT = 6
 LAYOUT = f"{sys.byteorder}-{array('I').itemsize}"  # how postings are stored as bytes
@@ -70,6 +71,29 @@ def _script(token: str) -> str:
     if "\u0600" <= first <= "\u06ff":
         return "arabic"
     return "other"
+
+
+Synonyms = Mapping[str, tuple[str, ...]]  # a normalised word or phrase -> the guides' words
+
+
+def synonyms_for(query: str, table: Synonyms) -> tuple[list[str], list[str]]:
+    """(the member's words that have synonyms, the guides' words for them), from
+    `guides/synonyms.yaml`: never displayed.
+
+    A key matches whole words in a row (`nordic model`); a Chinese key anywhere in the text,
+    since Chinese has no spaces."""
+    if not table:
+        return [], []
+    text = normalise(query)
+    words = _WORDS.findall(text)
+    padded = " " + " ".join(words) + " "
+    out: list[str] = []
+    keys: list[str] = []
+    for key, values in table.items():
+        if key in text if _is_cjk(key) else f" {key} " in padded:
+            keys.append(key)
+            out.extend(v for v in values if v not in out)
+    return keys, out
 
 
 Document = tuple[int, str, str, tuple[str, str]]  # (group, title, summary, body terms)
@@ -203,9 +227,21 @@ class SearchIndex:
                 found.append((word, 0.85 - 0.15 * distance))
         return found
 
-    def search(self, query: str, limit: int = 50) -> list[Hit]:
-        """The best `limit` groups, most query words matched first, then by score."""
+    def search(
+        self,
+        query: str,
+        limit: int = 50,
+        extra: Sequence[str] = (),
+        optional: Iterable[str] = (),
+    ) -> list[Hit]:
+        """The best `limit` groups, most query words matched first, then by score.
+
+        `extra` are hidden synonyms, searched like the member's words with their own budget;
+        `optional` words (those the synonyms stand for) add to a score but are not required."""
         words = list(dict.fromkeys(tokens(query)))[:MAX_QUERY_TOKENS]
+        added = [t for t in dict.fromkeys(tokens(" ".join(extra))) if t not in words]
+        words += added[:MAX_SYNONYM_TOKENS]
+        skip = set(tokens(" ".join(optional))) if extra else set()
         size, sizes = len(self.groups), self.title_sizes
         if not words or not size:
             return []
@@ -224,13 +260,14 @@ class SearchIndex:
                         score *= 1 + 2 / (sizes[doc] + 1)
                     if score > best.get(doc, 0.0):
                         best[doc] = score
+            counts = word not in skip
             for doc, score in best.items():
                 scores[doc] = scores.get(doc, 0.0) + score
-                matched[doc] = matched.get(doc, 0) + 1
+                matched[doc] = matched.get(doc, 0) + counts
         if not matched:
             return []
         # Guides with every word (or, for long queries, all but one) hide weaker partial hits.
-        floor = max(matched.values()) - (1 if len(words) > 3 else 0)
+        floor = max(matched.values()) - (1 if len(words) - len(skip) > 3 else 0)
         best_of: dict[int, tuple[int, float, int]] = {}
         groups = self.groups
         for doc, score in scores.items():

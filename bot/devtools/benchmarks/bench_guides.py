@@ -155,6 +155,8 @@ async def run() -> list[Result]:
         )
 
     results.extend(search_results(library))
+    seed = PROJECT_ROOT / "guides"
+    results.extend(evaluation_results(load_library(seed), seed))
     return results
 
 
@@ -164,3 +166,27 @@ def search_results(library: Library) -> list[Result]:
         library.search(query)  # warm the per-length buckets
         samples.extend(timed(lambda q=query: library.search(q, 8), repeat=20))  # type: ignore[misc]
     return summary("guides: search", samples, 5.0)
+
+
+def evaluation_results(library: Library, guides_dir: Path) -> list[Result]:
+    """Top-3 accuracy on guides/search-eval.yaml (target ≥ 90%), and bad input's answer time."""
+    from bot.guides.evaluation import evaluate, read_cases, report
+
+    cases = read_cases(guides_dir)
+    overall, by_language = evaluate(library, cases)
+    plain, _ = evaluate(library, cases, synonyms=False)
+    out = [
+        Result(
+            "guides: search evaluation, top-3 accuracy",
+            round(100 * overall.share, 1),
+            "%",
+            None,
+            f"target >= 90%; {report(overall, by_language)}; without synonyms {plain.share:.1%}",
+        )
+    ]
+    bad = ["", "x" * 4000, "🙂🙂🙂 !!! ???", "Polizei hat mich verhaftet", "ꯀꯥꯡ ꯃꯤꯅꯨꯡꯁꯤ"]
+    samples: list[float] = []
+    for text in bad:
+        samples.extend(timed(lambda t=text: library.search(t[:200], 8, "ar"), repeat=20))  # type: ignore[misc]
+    out.extend(summary("guides: search, bad input", samples, 50.0))
+    return out
