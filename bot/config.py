@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     # Updates a member may send per minute before the flood guard steps in (0: no limit).
     flood_limit: int = Field(default=20, ge=0)
+    # A shared location lists services within this distance, or in the member's own country.
+    nearest_max_km: int = Field(default=300, gt=0, le=5000)
 
     @field_validator("bot_token")
     @classmethod

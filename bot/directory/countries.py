@@ -43,7 +43,7 @@ from aiogram import F, Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import get_i18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from babel import Locale
@@ -61,9 +61,13 @@ router = Router(name=__name__)
 
 Event = Message | CallbackQuery
 Consumer = Callable[[Event, str, dict[str, Any]], Awaitable[None]]
+ExtraButtons = Callable[[], list[InlineKeyboardButton]]
 PURPOSE_RE = re.compile(r"^[a-z]{1,8}$")
 PAGE_SIZE = 16  # 8 rows of 2: long names stay readable, no keyboard scrolls off a phone screen
 PURPOSE_KEY = "country_purpose"
+# Places with no permanent civilian population (or a few dozen people): routing keeps them, but
+# they only lengthen the pickers (tour [22]). Typing the name still finds them.
+NOT_IN_PICKERS = frozenset({"IO", "GS", "PN", "CC"})
 DECLINED_KEY = "country_not_saved"
 
 # Common names CLDR (and so Babel) lacks: official short forms, older names, abbreviations.
@@ -119,7 +123,15 @@ def current_language() -> str:
 @cache
 def _territories(lang: str) -> dict[str, str]:
     names = Locale.parse(lang).territories
-    return {code: str(names.get(code, code)) for code in country_codes()}
+    return {code: _tidy(str(names.get(code, code))) for code in country_codes()}
+
+
+def _tidy(name: str) -> str:
+    """CLDR's "Congo - Kinshasa" reads as a typo in a button: "Congo (Kinshasa)"."""
+    if " - " not in name:
+        return name
+    head, tail = name.split(" - ", 1)
+    return f"{head} ({tail})"
 
 
 def country_name(code: str, lang: str | None = None) -> str:
@@ -274,6 +286,7 @@ class CountryChoice(StatesGroup):
 
 
 _consumers: dict[str, Consumer] = {}
+_extras: dict[str, ExtraButtons] = {}
 
 
 def country_chosen(purpose: str) -> Callable[[Consumer], Consumer]:
@@ -284,6 +297,16 @@ def country_chosen(purpose: str) -> Callable[[Consumer], Consumer]:
     def register(consumer: Consumer) -> Consumer:
         _consumers[purpose] = consumer
         return consumer
+
+    return register
+
+
+def picker_buttons(purpose: str) -> Callable[[ExtraButtons], ExtraButtons]:
+    """Register buttons shown above the regions for `purpose` (e.g. "what to do now")."""
+
+    def register(factory: ExtraButtons) -> ExtraButtons:
+        _extras[purpose] = factory
+        return factory
 
     return register
 
@@ -303,6 +326,9 @@ def regions_keyboard(
         kb.button(
             text="📍 " + country_name(saved, lang), callback_data=CountryPick(p=purpose, c=saved)
         )
+    if purpose in _extras:
+        for extra in _extras[purpose]():
+            kb.add(extra)
     for region in directory.regions:
         kb.button(text=region.name(lang), callback_data=CountryRegion(p=purpose, r=region.id))
     if saved:
@@ -331,7 +357,7 @@ def countries_keyboard(
     region = directory.region(region_id)
     if region is None:
         return None
-    codes = sorted_countries(region.countries, lang)
+    codes = sorted_countries(region.countries - NOT_IN_PICKERS, lang)
     pages = max(1, math.ceil(len(codes) / PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
     kb = InlineKeyboardBuilder()

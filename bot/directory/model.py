@@ -16,7 +16,7 @@ import heapq
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import yaml
 from babel import Locale
 
 from bot.config import LANGUAGES
+from bot.directory.law import Law, check_law
 from bot.problems import ContentError, Problem
 
 GLOBAL = "global"
@@ -65,7 +66,8 @@ SERVICE_FIELDS = frozenset(
 )
 CONTACT_FIELDS = frozenset({"website", "telegram", "email", "phone", "hours"})
 NETWORK_FIELDS = frozenset(
-    {"id", "name", "region", "countries", "languages", "website", "description"}
+    {"id", "name", "region", "countries", "also_countries", "languages", "website"}
+    | {"description"}
 )
 REGION_FIELDS = frozenset({"id", "name", "countries"})
 
@@ -118,6 +120,8 @@ class Network:
     languages: tuple[str, ...]
     website: str | None
     descriptions: Mapping[str, str]
+    # Countries another network routes to, where this one has members too: the member chooses.
+    also_countries: frozenset[str] = frozenset()
 
     def description(self, lang: str) -> str:
         return pick(self.descriptions, lang)
@@ -255,6 +259,7 @@ class Directory:
     _by_country: Mapping[str, tuple[Service, ...]] = field(repr=False, compare=False)
     _located: tuple[Service, ...] = field(repr=False, compare=False)
     _index: SphereIndex = field(repr=False, compare=False)
+    law: Law = field(default_factory=Law)
 
     @classmethod
     def build(
@@ -303,6 +308,12 @@ class Directory:
         if country is None:
             return self.global_network
         return self._network_of.get(country) or self.global_network
+
+    def networks_for(self, country: str | None) -> list[Network]:
+        """The network a country routes to, then any other that also has members there."""
+        first = self.network_for(country)
+        others = [n for n in self.networks if country in n.also_countries and n is not first]
+        return [first, *others]
 
     def need(self, need_id: str) -> Need | None:
         return next((n for n in self.needs if n.id == need_id), None)
@@ -637,6 +648,14 @@ class Checker:
                     self.add(line, f"country {code} is outside the network's region {region.id}")
                 elif region_id == GLOBAL:
                     self.add(line, "the global entry lists no countries: it takes all the rest")
+            also = self.countries(entry, "also_countries") if "also_countries" in entry else []
+            for code, line in also:
+                if code in {c for c, _ in codes}:
+                    self.add(line, f"country {code} is in both `countries` and `also_countries`")
+                elif region is not None and code not in region.countries:
+                    self.add(line, f"country {code} is outside the network's region {region.id}")
+                elif region_id == GLOBAL:
+                    self.add(line, "the global entry lists no countries: it takes all the rest")
             languages = self.languages(entry)
             website = entry.get("website")
             if website is not None:
@@ -652,7 +671,15 @@ class Checker:
                         languages,
                         website,
                         descriptions,
+                        frozenset(c for c, _ in also),
                     )
+                )
+        for network in out:
+            for code in sorted(network.also_countries - set(where)):
+                self.add(
+                    line_of(data, "networks"),
+                    f"{network.id}: also_countries {code} is routed to no other network, so "
+                    "there is no choice to offer: list it in `countries`",
                 )
         if not any(n.id == GLOBAL for n in out) and "networks" in data:
             self.add(
@@ -865,7 +892,8 @@ def _parse(guides_dir: Path, today: dt.date | None) -> tuple[Directory, list[Pro
     needs = checker.needs()
     regions, networks = checker.networks()
     services = checker.services(regions, networks, needs)
-    directory = Directory.build(regions, networks, needs, services)
+    law = check_law(checker)
+    directory = replace(Directory.build(regions, networks, needs, services), law=law)
     return directory, sorted(checker.problems)
 
 

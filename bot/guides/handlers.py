@@ -37,12 +37,14 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
 from bot.core.fallback import unknown_command
+from bot.directory.model import Directory
 from bot.guides import SLUG_MAX, SLUG_RE, Guide, Library, LibraryHolder
 from bot.i18n import _, language_name, ngettext
 from bot.problems import ContentError, Problem
 from bot.telegram.html import TEXT_LIMIT
 from bot.ui.keyboards import Menu, main_menu, menu_button
 from bot.ui.screens import show
+from storage.models import Member
 
 router = Router(name=__name__)
 # Members read guides in private; in a staff group, text is for the group, never a search.
@@ -209,15 +211,21 @@ def list_keyboard(guides: Sequence[Guide], language: str) -> InlineKeyboardBuild
     return kb
 
 
-def card_keyboard(guide: Guide, language: str, bot_username: str) -> InlineKeyboardMarkup:
+def card_keyboard(
+    guide: Guide, language: str, bot_username: str, sharing: bool = True
+) -> InlineKeyboardMarkup:
+    """`sharing` False (a risk notice for the member's country says so): no Share, no links out."""
     kb = InlineKeyboardBuilder()
     kb.row(
         InlineKeyboardButton(
             text="📖 " + _("Read"), callback_data=GuideRead(s=guide.slug, p=0).pack()
         )
     )
-    kb.row(InlineKeyboardButton(text="📄 " + _("Full document"), url=guide.source_url(language)))
-    if bot_username:
+    if sharing:
+        kb.row(
+            InlineKeyboardButton(text="📄 " + _("Full document"), url=guide.source_url(language))
+        )
+    if bot_username and sharing:
         link = deep_link(bot_username, guide.slug)
         title = guide.version(language).title
         share = f"https://t.me/share/url?url={quote(link, safe='')}&text={quote(title, safe='')}"
@@ -369,6 +377,8 @@ async def show_card(
     library: LibraryHolder,
     i18n: I18n,
     state: FSMContext,
+    directory: Directory,
+    member: Member | None,
     bot_username: str = "",
 ) -> None:
     lib = library.current
@@ -378,7 +388,9 @@ async def show_card(
         return
     await enter(state)
     language = current_language(i18n)
-    await show(query, card_text(guide, language), card_keyboard(guide, language, bot_username))
+    sharing = not directory.law.hides_sharing(member.country if member else None)
+    markup = card_keyboard(guide, language, bot_username, sharing)
+    await show(query, card_text(guide, language), markup)
 
 
 @router.callback_query(GuideBack.filter())
@@ -473,6 +485,8 @@ async def open_link(
     library: LibraryHolder,
     i18n: I18n,
     state: FSMContext,
+    directory: Directory,
+    member: Member | None,
     bot_username: str = "",
 ) -> None:
     payload = command.args or ""
@@ -490,8 +504,10 @@ async def open_link(
         return
     await enter(state)
     language = current_language(i18n)
+    sharing = not directory.law.hides_sharing(member.country if member else None)
     await message.answer(
-        card_text(guide, language), reply_markup=card_keyboard(guide, language, bot_username)
+        card_text(guide, language),
+        reply_markup=card_keyboard(guide, language, bot_username, sharing),
     )
 
 

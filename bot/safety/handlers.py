@@ -22,6 +22,8 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.directory.law import Law
+from bot.directory.model import Directory
 from bot.i18n import _, ngettext
 from bot.referrals.service import RequestAction
 from bot.safety.service import Prefs, Safety, valid_pin
@@ -78,7 +80,7 @@ async def leave_pin_entry(message: Message, state: FSMContext) -> None:
 # -- privacy check-up -----------------------------------------------------------------------
 
 
-def checkup_pages(settings: Settings, locale: str) -> list[str]:
+def checkup_pages(settings: Settings, locale: str, law: Law, country: str | None) -> list[str]:
     pages = [
         "<b>"
         + _("What this bot keeps about you")
@@ -128,25 +130,19 @@ def checkup_pages(settings: Settings, locale: str) -> list[str]:
             "• You can lock “My requests” with a PIN in /privacy."
         ),
     ]
-    if locale == "ru":
-        # The brief (§8): a 2025 "undesirable organisation" designation in Russia, single source.
-        pages.append(
-            "<b>"
-            + _("If you are in Russia")
-            + "</b>\n\n"
-            + _(
-                "In 2025 Russia reportedly declared the global sex worker network behind some "
-                "of these guides an “undesirable organisation”. Contact with such "
-                "organisations can carry legal risk there.\n\n"
-                "• This bot does not need to know who you are.\n"
-                "• Use a passcode, discreet mode and “Clear this chat”."
-            )
-        )
+    if law.general is not None:
+        # Telegram's disclosure policy (since September 2024): for everyone.
+        pages.append(html.escape(law.general.text(locale)))
+    if (notice := law.risk(country)) is not None:
+        # By the member's saved country, never by the interface language (tour [9]).
+        pages.append(html.escape(notice.text(locale)))
     return pages
 
 
-def checkup_screen(settings: Settings, locale: str, page: int) -> tuple[str, InlineKeyboardMarkup]:
-    pages = checkup_pages(settings, locale)
+def checkup_screen(
+    settings: Settings, locale: str, page: int, law: Law, country: str | None
+) -> tuple[str, InlineKeyboardMarkup]:
+    pages = checkup_pages(settings, locale, law, country)
     page = max(0, min(page, len(pages) - 1))
     title = _("Privacy check-up · {page}/{pages}").format(page=page + 1, pages=len(pages))
     kb = InlineKeyboardBuilder()
@@ -176,27 +172,42 @@ def checkup_offer(text: str, markup: InlineKeyboardMarkup) -> tuple[str, InlineK
 
 
 @router.message(Command("checkup"))
-async def cmd_checkup(message: Message, settings: Settings, i18n: I18n) -> None:
-    text, markup = checkup_screen(settings, i18n.current_locale, 0)
+async def cmd_checkup(
+    message: Message,
+    settings: Settings,
+    i18n: I18n,
+    directory: Directory,
+    member: Member | None,
+) -> None:
+    country = member.country if member is not None else None
+    text, markup = checkup_screen(settings, i18n.current_locale, 0, directory.law, country)
     await message.answer(text, reply_markup=markup)
 
 
 @router.callback_query(CheckUp.filter())
 async def show_checkup(
-    query: CallbackQuery, callback_data: CheckUp, settings: Settings, i18n: I18n
+    query: CallbackQuery,
+    callback_data: CheckUp,
+    settings: Settings,
+    i18n: I18n,
+    directory: Directory,
+    member: Member | None,
 ) -> None:
+    country = member.country if member is not None else None
+    law = directory.law
     if callback_data.page == -1:
         # Skipped: the welcome stays, without the offer.
         from bot.core.start import welcome_text
 
         await show(query, welcome_text(settings), main_menu())
         return
-    if not 0 <= callback_data.page < len(checkup_pages(settings, i18n.current_locale)):
+    pages = checkup_pages(settings, i18n.current_locale, law, country)
+    if not 0 <= callback_data.page < len(pages):
         await show(
             query, _("This button does not work any more. Here is the main menu."), main_menu()
         )
         return
-    text, markup = checkup_screen(settings, i18n.current_locale, callback_data.page)
+    text, markup = checkup_screen(settings, i18n.current_locale, callback_data.page, law, country)
     await show(query, text, markup)
 
 
