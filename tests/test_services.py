@@ -83,7 +83,7 @@ async def test_matching_services_show_cards_in_the_members_language(new_chat: An
     assert "Tais Plus" in answer and "Bishkek" in answer
     assert "русский" in answer  # the service's language, named in Russian by Babel
     assert "Помощь при насилии и безопасность" in answer
-    assert "Помощь при насилии, в том числе убежище." in answer  # the note, ru
+    assert "помощь после насилия, включая краткое убежище" in answer  # the note, ru
 
 
 async def test_remembered_country_is_offered_first_and_deleted_by_forget(
@@ -197,11 +197,13 @@ def many_services() -> Directory:
             lat=None,
             lon=None,
             needs=("legal-help",),
-            publicly_sex_worker_led=i in (4, 5),
             languages=("sw", "en"),
             contacts=Contacts(website=f"https://s{i}.example.org", telegram=f"service_{i}x"),
-            vetted_by=GLOBAL,
-            last_verified=dt.date(2026, 1, 1 + i),
+            listed_by="nswp",
+            source=f"https://s{i}.example.org/about",
+            source_seen=dt.date(2026, 1, 1),
+            checked_by=GLOBAL if i in (4, 5) else None,
+            checked_on=dt.date(2026, 1, 1 + i) if i in (4, 5) else None,
         )
         for i in range(7)
     ]
@@ -210,18 +212,19 @@ def many_services() -> Directory:
     )
 
 
-async def test_many_services_are_paginated_community_led_first(chat: Chat, dp: Dispatcher) -> None:
-    """Seven matches: pages of three, publicly community-led first, status never displayed."""
+async def test_many_services_are_paginated_checked_first(chat: Chat, dp: Dispatcher) -> None:
+    """Seven matches: pages of three, checked ones first, each saying so with its date."""
     dp["directory"] = many_services()
     await chat.say("/start")
     (page,) = await chat.tap_data(ServicePage(c="KE", n="legal-help").pack())
     assert "7 services found. Page 1 of 3." in page
-    assert page.index("Service 5") < page.index("Service 4") < page.index("Service 6")
-    assert "Service 6 <&>" in page  # escaped on the way out, shown as typed
+    assert page.index("Service 5") < page.index("Service 4") < page.index("Service 0")
+    assert "Checked by Global on January 6, 2026" in page
+    assert "Service 0 <&>" in page  # escaped on the way out, shown as typed
     assert "sex worker-led" not in page.lower() and "community-led" not in page.lower()
     assert "https://s5.example.org" in urls_of(chat) and "https://t.me/service_5x" in urls_of(chat)
     (page,) = await chat.tap_data(ServicePage(c="KE", n="legal-help", p=2).pack())
-    assert "Page 3 of 3" in page and "Service 0" in page
+    assert "Page 3 of 3" in page and "Service 6" in page
     assert ServicePage(c="KE", n="legal-help", p=1).pack() in data_of(chat)
 
 
@@ -303,10 +306,10 @@ async def test_location_lists_nearest_services_and_is_kept_nowhere(
     await chat.say("/services")
     (answer,) = await chat.send(location={"latitude": TORONTO[0], "longitude": TORONTO[1]})
     # Within 300 km, or in the country the location is in: GLITS (New York, 550 km) is not.
-    order = [answer.index(name) for name in ("Maggie's", "Peers Victoria")]
+    order = [answer.index(name) for name in ("Maggie's", "SafeSpace London", "Stella")]
     assert order == sorted(order)
     assert "GLITS" not in answer
-    assert "less than 1 km" in answer and "km" in answer.split("Peers Victoria", 1)[1]
+    assert "less than 1 km" in answer and "504 km" in answer
     assert "not stored" in answer
     # The pin is taken out of the chat.
     assert telegram.sent("deleteMessage", chat.chat_id)

@@ -568,4 +568,13 @@ async def type_country(
         text = _(
             "I could not find that country. Please check the spelling, or choose from the list."
         )
+        # Never a dead end: the global network answers from anywhere.
+        network = directory.global_network
+        text += (
+            "\n\n"
+            + _("The global network can help:")
+            + f"\n<b>{html.escape(network.name)}</b>\n{html.escape(network.description(lang))}"
+        )
+        if network.website:
+            kb.row(InlineKeyboardButton(text="🌐 " + _("Website"), url=network.website))
     await message.answer(text, reply_markup=kb.as_markup())

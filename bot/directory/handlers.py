@@ -11,6 +11,7 @@ import asyncio
 import html
 import math
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -20,6 +21,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from babel import Locale
+from babel.dates import format_date
 from babel.lists import format_list
 from babel.numbers import format_decimal
 
@@ -34,7 +36,16 @@ from bot.directory.countries import (
 )
 from bot.directory.geo import country_at
 from bot.directory.law_handlers import LawCountry, after_violence_button, risk_text
-from bot.directory.model import GLOBAL, Directory, Network, Service, country_codes
+from bot.directory.model import (
+    GLOBAL,
+    GLOBAL_LISTER,
+    LISTER_NAMES,
+    OWN_SITE,
+    Directory,
+    Network,
+    Service,
+    country_codes,
+)
 from bot.i18n import _, ngettext
 from bot.ui.keyboards import Menu, menu_button
 from bot.ui.screens import show
@@ -81,7 +92,7 @@ def distance_text(km: float, lang: str) -> str:
 
 
 def card(service: Service, directory: Directory, lang: str, km: float | None = None) -> str:
-    """One service as HTML. Its sex worker-led status is never shown (it only orders lists)."""
+    """One service as HTML, with where its entry comes from."""
     lines = [f"<b>{html.escape(service.name)}</b>"]
     place = ", ".join(p for p in (service.city, country_name(service.country, lang)) if p)
     if km is not None:
@@ -99,6 +110,7 @@ def card(service: Service, directory: Directory, lang: str, km: float | None = N
         lines.append("✅ " + _("Offers: {needs}").format(needs=html.escape("; ".join(offers))))
     if note := service.note(lang):
         lines.append(html.escape(note))
+    lines.append("ℹ️ " + html.escape(provenance(service, directory, lang)))
     contacts = service.contacts
     if contacts.email:
         lines.append("✉️ " + _("Email: {email}").format(email=html.escape(contacts.email)))
@@ -107,6 +119,34 @@ def card(service: Service, directory: Directory, lang: str, km: float | None = N
     if contacts.hours:
         lines.append("🕒 " + _("Hours: {hours}").format(hours=html.escape(contacts.hours)))
     return "\n".join(lines)
+
+
+def lister_name(directory: Directory, lister: str) -> str:
+    network = directory.network(lister)
+    return network.name if network is not None else LISTER_NAMES.get(lister, lister)
+
+
+def provenance(service: Service, directory: Directory, lang: str) -> str:
+    """Where the entry comes from, plainly; never that it was vetted (issue 13, point 2)."""
+    if service.listed_by == GLOBAL_LISTER:
+        said = _("Listed as a member of the global network.")
+    elif service.listed_by == OWN_SITE:
+        said = _("From its own website.")
+    else:
+        said = _("Listed by {network}.").format(network=lister_name(directory, service.listed_by))
+    if service.checked_by and service.checked_on:
+        said += " " + _("Checked by {network} on {date}.").format(
+            network=lister_name(directory, service.checked_by),
+            date=format_date(service.checked_on, format="long", locale=lang),
+        )
+    site = (urlsplit(service.source).hostname or "").removeprefix("www.")
+    return (
+        said
+        + " "
+        + _("Source: {site} (read on {date}).").format(
+            site=site, date=format_date(service.source_seen, format="long", locale=lang)
+        )
+    )
 
 
 def contact_buttons(kb: InlineKeyboardBuilder, services: list[Service]) -> None:

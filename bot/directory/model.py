@@ -4,9 +4,13 @@ Loaded from `guides/networks.yaml`, `guides/needs.yaml` and `guides/services/<re
 frozen dataclasses. `check(guides_dir)` returns every problem as `path:line: message` (it backs
 `python -m bot guides check`); `load(guides_dir)` returns a `Directory` or raises `ContentError`.
 
-Routing: country -> region -> the network whose list holds the country, else the `global` entry.
-`publicly_sex_worker_led` only orders results: the network keeps that status private, and so does
-the bot, so nothing here renders it.
+Routing: country -> region -> the network whose list holds the country, else the `global` entry;
+a network's `also_countries` are countries routed elsewhere where it has members too, so the
+member chooses.
+
+Provenance, never a claim of vetting: `listed_by` says whose public list (or the organisation's
+own site) an entry comes from, `source`/`source_seen` the page and the day it was read, and
+`checked_by`/`checked_on` are set only when a network has actually checked an entry.
 """
 
 from __future__ import annotations
@@ -56,14 +60,26 @@ SERVICE_FIELDS = frozenset(
         "lat",
         "lon",
         "needs",
-        "publicly_sex_worker_led",
         "languages",
         "contacts",
-        "vetted_by",
-        "last_verified",
+        "listed_by",
+        "source",
+        "source_seen",
+        "checked_by",
+        "checked_on",
         "note",
+        "review",
     }
 )
+# Whose public list an entry comes from: the global network (nswp), a regional network, RedTraSex
+# (a regional network of women sex workers that the routing does not use), or the organisation's
+# own site. Regional ids are also network ids in networks.yaml.
+GLOBAL_LISTER = "nswp"
+OWN_SITE = "own-site"
+LISTERS = ("nswp", "aswa", "apnsw", "eswa", "swan", "plaperts", "cswc", "redtrasex", "own-site")
+# Names of listers that networks.yaml does not hold.
+LISTER_NAMES = {"redtrasex": "RedTraSex", "nswp": "NSWP"}
+REVIEW = ("draft", "reviewed")
 CONTACT_FIELDS = frozenset({"website", "telegram", "email", "phone", "hours"})
 NETWORK_FIELDS = frozenset(
     {"id", "name", "region", "countries", "also_countries", "languages", "website"}
@@ -158,12 +174,14 @@ class Service:
     lat: float | None
     lon: float | None
     needs: tuple[str, ...]
-    # Ordering only; never shown (see the module docstring).
-    publicly_sex_worker_led: bool
     languages: tuple[str, ...]
     contacts: Contacts
-    vetted_by: str
-    last_verified: dt.date
+    listed_by: str
+    source: str
+    source_seen: dt.date
+    review: str = "draft"
+    checked_by: str | None = None
+    checked_on: dt.date | None = None
     notes: Mapping[str, str] = field(default_factory=dict)
 
     def note(self, lang: str) -> str:
@@ -174,9 +192,10 @@ class Service:
         return self.lat is not None and self.lon is not None
 
 
-def ranking(service: Service) -> tuple[bool, int, str]:
-    """Community-led first, then the most recently verified, then by name."""
-    return (not service.publicly_sex_worker_led, -service.last_verified.toordinal(), service.name)
+def ranking(service: Service) -> tuple[int, str]:
+    """Entries a network has checked first (the most recent first), then by name."""
+    checked = service.checked_on.toordinal() if service.checked_on else 0
+    return (-checked, service.name.casefold())
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -319,7 +338,7 @@ class Directory:
         return next((n for n in self.needs if n.id == need_id), None)
 
     def services(self, country: str | None = None, need: str | None = None) -> list[Service]:
-        """Matching services, community-led first, then the most recently verified."""
+        """Matching services: checked ones first, then by name."""
         pool = self.all_services if country is None else self._by_country.get(country, ())
         return [s for s in pool if need is None or need in s.needs]
 
@@ -746,21 +765,31 @@ class Checker:
         city = self.text(entry, "city", required=False)
         lat, lon = self.coordinates(entry)
         needs = self.service_needs(entry, need_ids)
-        led = entry.get("publicly_sex_worker_led", False)
-        if not isinstance(led, bool):
-            self.add(line_of(entry, "publicly_sex_worker_led"), "must be true or false")
         languages = self.languages(entry)
         contacts = self.contacts(entry)
-        vetted_by = entry.get("vetted_by")
-        if vetted_by is None:
-            self.add(entry.line, "`vetted_by` is missing (the id of the network that vetted it)")
-        elif vetted_by not in network_ids:
-            self.add(line_of(entry, "vetted_by"), f"vetted_by: unknown network {vetted_by!r}")
-        verified = self.last_verified(entry)
+        listed_by = entry.get("listed_by")
+        if listed_by is None:
+            self.add(entry.line, "`listed_by` is missing (whose public list it comes from)")
+        elif listed_by not in LISTERS:
+            self.add(
+                line_of(entry, "listed_by"),
+                f"listed_by: unknown value {listed_by!r} (one of {', '.join(LISTERS)})",
+            )
+        source = entry.get("source")
+        if source is None:
+            self.add(entry.line, "`source` is missing (the public page this entry came from)")
+        else:
+            source = self.url(source, line_of(entry, "source"), "source")
+        read_on = self.date(entry, "source_seen", "the date the source was read")
+        review = entry.get("review", "draft")
+        if review not in REVIEW:
+            self.add(line_of(entry, "review"), f"review {review!r} must be draft or reviewed")
+        checked_by, checked_on = self.checked(entry, network_ids)
         notes = self.translations(entry, "note", required=False, limit=MAX_NOTE)
         if len(self.problems) > before:
             return None
-        assert ident and name and isinstance(country, str) and verified is not None
+        assert ident and name and isinstance(country, str) and read_on is not None
+        assert isinstance(listed_by, str) and isinstance(source, str)
         return Service(
             id=ident,
             name=name,
@@ -769,13 +798,33 @@ class Checker:
             lat=lat,
             lon=lon,
             needs=needs,
-            publicly_sex_worker_led=bool(led),
             languages=languages,
             contacts=contacts,
-            vetted_by=str(vetted_by),
-            last_verified=verified,
+            listed_by=listed_by,
+            source=source,
+            source_seen=read_on,
+            review=str(review),
+            checked_by=checked_by,
+            checked_on=checked_on,
             notes=notes,
         )
+
+    def checked(self, entry: LineDict, network_ids: set[str]) -> tuple[str | None, dt.date | None]:
+        """`checked_by` + `checked_on`: both or neither; only a network really checks."""
+        by = entry.get("checked_by")
+        on = self.date(entry, "checked_on", "", required=False)
+        if by is None and "checked_on" in entry:
+            self.add(line_of(entry, "checked_on"), "`checked_on` without `checked_by`")
+        if by is None:
+            return None, None
+        if by not in network_ids:
+            self.add(line_of(entry, "checked_by"), f"checked_by: unknown network {by!r}")
+        if "checked_on" not in entry:
+            self.add(
+                line_of(entry, "checked_by"),
+                "`checked_by` without `checked_on` (the date the network checked it)",
+            )
+        return str(by), on
 
     def coordinates(self, entry: LineDict) -> tuple[float | None, float | None]:
         out: list[float | None] = []
@@ -850,17 +899,24 @@ class Checker:
                 found[key] = raw
         return Contacts(**found)
 
-    def last_verified(self, entry: LineDict) -> dt.date | None:
-        value = entry.get("last_verified")
+    def date(self, entry: LineDict, key: str, what: str, required: bool = True) -> dt.date | None:
+        value = entry.get(key)
         if value is None:
-            self.add(entry.line, "`last_verified` is missing (the date it was last checked)")
+            if required:
+                self.add(entry.line, f"`{key}` is missing ({what})")
             return None
-        line = line_of(entry, "last_verified")
+        line = line_of(entry, key)
+        if isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value)
+            except ValueError:
+                self.add(line, f"{key} {value!r} must be a date like 2026-01-31")
+                return None
         if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-            self.add(line, f"last_verified {value!r} must be a date like 2026-01-31")
+            self.add(line, f"{key} {value!r} must be a date like 2026-01-31")
             return None
         if value > self.today:
-            self.add(line, f"last_verified {value.isoformat()} is in the future")
+            self.add(line, f"{key} {value.isoformat()} is in the future")
             return None
         return value
 
