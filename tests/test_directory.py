@@ -85,7 +85,7 @@ def service(
         needs=needs,
         languages=("en",),
         contacts=Contacts(),
-        listed_by="nswp",
+        listed_by=GLOBAL,
         source="https://example.org/members",
         source_seen=dt.date(2026, 1, 1),
         checked_by=GLOBAL if checked else None,

@@ -115,6 +115,27 @@ async def test_tour_9_risk_notice_by_country(new_chat: Any) -> None:
     # ...and shown for a member elsewhere, whatever the interface language.
     await kz.say("/start g-consensus-statement")
     assert any(u.startswith("https://t.me/share/url") for u in urls(kz))
+    # Inline mode posts guide cards into other chats: none for the member in Russia.
+    telegram = ru.telegram
+    for person in (ru.person, kz.person):
+        inline = {"id": "77", "from": person, "query": "rights", "offset": ""}
+        await ru.feed(telegram.update(inline_query=inline))
+    calls = telegram.sent("answerInlineQuery")
+    assert [len(c.params["results"]) > 0 for c in calls] == [False, True]
+
+
+@pytest.mark.parametrize("lang", ["zh", "ar"])
+async def test_tour_9_russia_notice_follows_the_country_in_any_language(
+    new_chat: Any, lang: str
+) -> None:
+    """Tour [9]: a member whose country is RU gets the notice in their own language."""
+    chat: Chat = new_chat(lang)
+    await chat.say("/law")
+    await choose(chat, "law", "RU", keep=1)
+    pages = await walk_checkup(chat)
+    notice = yaml.safe_load((LAW / "risks.yaml").read_text(encoding="utf-8"))
+    heading = notice["countries"]["RU"]["text"][lang].splitlines()[0]
+    assert any(heading in p for p in pages)
 
 
 async def walk_checkup(chat: Chat) -> list[str]:

@@ -199,7 +199,7 @@ def many_services() -> Directory:
             needs=("legal-help",),
             languages=("sw", "en"),
             contacts=Contacts(website=f"https://s{i}.example.org", telegram=f"service_{i}x"),
-            listed_by="nswp",
+            listed_by=GLOBAL,
             source=f"https://s{i}.example.org/about",
             source_seen=dt.date(2026, 1, 1),
             checked_by=GLOBAL if i in (4, 5) else None,

@@ -38,8 +38,6 @@ from bot.directory.geo import country_at
 from bot.directory.law_handlers import LawCountry, after_violence_button, risk_text
 from bot.directory.model import (
     GLOBAL,
-    GLOBAL_LISTER,
-    LISTER_NAMES,
     OWN_SITE,
     Directory,
     Network,
@@ -122,13 +120,14 @@ def card(service: Service, directory: Directory, lang: str, km: float | None = N
 
 
 def lister_name(directory: Directory, lister: str) -> str:
-    network = directory.network(lister)
-    return network.name if network is not None else LISTER_NAMES.get(lister, lister)
+    found = directory.lister(lister)
+    return found if isinstance(found, str) else found.name
 
 
 def provenance(service: Service, directory: Directory, lang: str) -> str:
     """Where the entry comes from, plainly; never that it was vetted (issue 13, point 2)."""
-    if service.listed_by == GLOBAL_LISTER:
+    lister = directory.lister(service.listed_by)
+    if isinstance(lister, Network) and lister.id == GLOBAL:
         said = _("Listed as a member of the global network.")
     elif service.listed_by == OWN_SITE:
         said = _("From its own website.")

@@ -110,7 +110,7 @@ class Law:
 # -- checking --------------------------------------------------------------------------------
 
 
-def check_law(checker: Checker) -> Law:
+def check_law(checker: Checker, network_names: list[str] | None = None) -> Law:
     """Read guides/law/ with the directory's checker (it collects `path:line` problems)."""
     from bot.directory.model import LineDict, country_codes, line_of, start_line
 
@@ -170,8 +170,12 @@ def check_law(checker: Checker) -> Law:
         # A lock screen shows a message's first two lines: they must be a neutral heading.
         for lang, text in texts.items():
             head = "\n".join(text.splitlines()[:2]).casefold()
-            if any(word in head for word in ("sex work", "nswp", "escort", "prostitut")):
-                checker.add(line, f"`{key}.{lang}`: the first two lines must not name sex work")
+            names = [n.casefold() for n in network_names or [] if len(n) > 2]
+            if any(word in head for word in ("sex work", "escort", "prostitut", *names)):
+                checker.add(
+                    line,
+                    f"`{key}.{lang}`: the first two lines must not name sex work or a network",
+                )
 
     def notice(entry: object, line: int, key: str, limit: int) -> Notice | None:
         if not isinstance(entry, LineDict):

@@ -71,14 +71,10 @@ SERVICE_FIELDS = frozenset(
         "review",
     }
 )
-# Whose public list an entry comes from: the global network (nswp), a regional network, RedTraSex
-# (a regional network of women sex workers that the routing does not use), or the organisation's
-# own site. Regional ids are also network ids in networks.yaml.
-GLOBAL_LISTER = "nswp"
+# Whose public list an entry comes from: a network id from networks.yaml, a lister that
+# networks.yaml's `listers` map names (to a network id, or to a name), or the organisation's own
+# site. No organisation's name is written in the code (see test_privacy_branding).
 OWN_SITE = "own-site"
-LISTERS = ("nswp", "aswa", "apnsw", "eswa", "swan", "plaperts", "cswc", "redtrasex", "own-site")
-# Names of listers that networks.yaml does not hold.
-LISTER_NAMES = {"redtrasex": "RedTraSex", "nswp": "NSWP"}
 REVIEW = ("draft", "reviewed")
 CONTACT_FIELDS = frozenset({"website", "telegram", "email", "phone", "hours"})
 NETWORK_FIELDS = frozenset(
@@ -279,6 +275,8 @@ class Directory:
     _located: tuple[Service, ...] = field(repr=False, compare=False)
     _index: SphereIndex = field(repr=False, compare=False)
     law: Law = field(default_factory=Law)
+    # `listed_by` values besides network ids: lister id -> a network id, or a display name.
+    listers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -333,6 +331,11 @@ class Directory:
         first = self.network_for(country)
         others = [n for n in self.networks if country in n.also_countries and n is not first]
         return [first, *others]
+
+    def lister(self, lister_id: str) -> Network | str:
+        """The network behind a `listed_by`/`checked_by` value, else the lister's name."""
+        target = self.listers.get(lister_id, lister_id)
+        return self.network(target) or target
 
     def need(self, need_id: str) -> Need | None:
         return next((n for n in self.needs if n.id == need_id), None)
@@ -421,6 +424,7 @@ class Checker:
     """Collects problems while turning the YAML files into the model."""
 
     def __init__(self, guides_dir: Path, today: dt.date | None = None) -> None:
+        self.listers: dict[str, str] = {}
         self.root = guides_dir
         self.today = today or dt.date.today()
         self.problems: list[Problem] = []
@@ -599,7 +603,27 @@ class Checker:
             return [], []
         regions = self.regions(data)
         networks = self.network_entries(data, {r.id: r for r in regions})
+        self.listers = self.lister_map(data, {n.id for n in networks})
         return regions, networks
+
+    def lister_map(self, data: LineDict, network_ids: set[str]) -> dict[str, str]:
+        value = data.get("listers", {})
+        line = line_of(data, "listers", data.line)
+        if not isinstance(value, dict):
+            self.add(line, "`listers` must map lister ids to a network id or a name")
+            return {}
+        out: dict[str, str] = {}
+        for key, target in value.items():
+            where = line_of(value, key, line)
+            if not isinstance(key, str) or not SLUG_RE.match(key) or key in network_ids:
+                self.add(
+                    where, f"lister id {key!r} must be lowercase-with-dashes, not a network id"
+                )
+            elif not isinstance(target, str) or not target.strip():
+                self.add(where, f"lister {key!r} must name a network id or an organisation")
+            else:
+                out[key] = target.strip()
+        return out
 
     def entries(self, data: LineDict, key: str) -> list[LineDict]:
         value = data.get(key)
@@ -770,10 +794,10 @@ class Checker:
         listed_by = entry.get("listed_by")
         if listed_by is None:
             self.add(entry.line, "`listed_by` is missing (whose public list it comes from)")
-        elif listed_by not in LISTERS:
+        elif listed_by not in (known := sorted({*network_ids, *self.listers, OWN_SITE})):
             self.add(
                 line_of(entry, "listed_by"),
-                f"listed_by: unknown value {listed_by!r} (one of {', '.join(LISTERS)})",
+                f"listed_by: unknown value {listed_by!r} (one of {', '.join(known)})",
             )
         source = entry.get("source")
         if source is None:
@@ -948,8 +972,9 @@ def _parse(guides_dir: Path, today: dt.date | None) -> tuple[Directory, list[Pro
     needs = checker.needs()
     regions, networks = checker.networks()
     services = checker.services(regions, networks, needs)
-    law = check_law(checker)
-    directory = replace(Directory.build(regions, networks, needs, services), law=law)
+    law = check_law(checker, [w for n in networks for w in (n.id, n.name)])
+    built = Directory.build(regions, networks, needs, services)
+    directory = replace(built, law=law, listers=checker.listers)
     return directory, sorted(checker.problems)
 
 

@@ -513,12 +513,21 @@ async def open_link(
 
 @router.inline_query()
 async def inline_guides(
-    query: InlineQuery, library: LibraryHolder, i18n: I18n, bot_username: str = ""
+    query: InlineQuery,
+    library: LibraryHolder,
+    i18n: I18n,
+    directory: Directory,
+    member: Member | None,
+    bot_username: str = "",
 ) -> None:
     lib = library.current
     language = current_language(i18n)
     words = " ".join(query.query.split())[:QUERY_MAX]
     guides = lib.search(words, INLINE_RESULTS) if words else list(lib.guides[:INLINE_RESULTS])
+    if directory.law.hides_sharing(member.country if member else None):
+        # Inline results are posted into other chats: sharing, which the member's country's
+        # risk notice advises against.
+        guides = []
     results: list[InlineQueryResultUnion] = []
     for guide in guides:
         version = guide.version(language)

@@ -37,7 +37,7 @@ def generated(seed: Directory, rng: random.Random) -> Directory:
                 needs=tuple(rng.sample(needs, 3)),
                 languages=("en",),
                 contacts=Contacts(website=f"https://s{i}.example.org"),
-                listed_by="nswp",
+                listed_by="global",
                 source=f"https://s{i}.example.org/about",
                 source_seen=dt.date(2026, 1, 1) - dt.timedelta(days=rng.randrange(900)),
             )
