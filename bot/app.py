@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import VAR_DIR, Settings
 from bot.directory.model import Directory
 from bot.directory.model import load as load_directory
-from bot.guides import LibraryHolder
+from bot.guides import Library, LibraryHolder
 from bot.problems import ContentError, Problem
 from bot.referrals.doorbell import Doorbell
 from bot.safety.service import Safety
@@ -55,21 +55,30 @@ class App:
         await self.engine.dispose()
 
 
-async def create_app(settings: Settings) -> App:
-    """Raises ContentError listing every problem when the content is broken."""
+async def create_app(
+    settings: Settings, *, directory: Directory | None = None, library: Library | None = None
+) -> App:
+    """Raises ContentError listing every problem when the content is broken.
+
+    `directory` and `library`, when given, are the content of `settings.guides_dir` already
+    loaded (both are immutable), so the tests load it once per run.
+    """
     problems: list[Problem] = []
-    directory: Directory | None = None
-    library: LibraryHolder | None = None
     # Collect both features' problems before refusing.
-    try:
-        directory = load_directory(settings.guides_dir)
-    except ContentError as exc:
-        problems += exc.problems
-    try:
-        library = LibraryHolder.load(settings.guides_dir, settings.guides_cache)
-    except ContentError as exc:
-        problems += exc.problems
-    if problems or directory is None or library is None:
+    if directory is None:
+        try:
+            directory = load_directory(settings.guides_dir)
+        except ContentError as exc:
+            problems += exc.problems
+    holder: LibraryHolder | None = None
+    if library is not None:
+        holder = LibraryHolder(library, settings.guides_dir, None)
+    else:
+        try:
+            holder = LibraryHolder.load(settings.guides_dir, settings.guides_cache)
+        except ContentError as exc:
+            problems += exc.problems
+    if problems or directory is None or holder is None:
         raise ContentError(problems)
     engine = db.create_engine(settings.database_url)
     if settings.is_sqlite:
@@ -87,4 +96,4 @@ async def create_app(settings: Settings) -> App:
     if keystore is not None:
         async with sessions.begin() as session:
             await keystore.adopt(session)
-    return App(settings, engine, sessions, Sealer(key), directory, library, keystore)
+    return App(settings, engine, sessions, Sealer(key), directory, holder, keystore)

@@ -69,7 +69,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
 async def purge(settings: Settings, force: bool) -> int:
     from bot.app import SchemaOutOfDate, create_app
-    from bot.safety import service as safety
+    from bot.safety import retention
     from storage.crypto import MasterKeyError
 
     try:
@@ -80,9 +80,9 @@ async def purge(settings: Settings, force: bool) -> int:
         return refuse(exc)
     try:
         if force:
-            counts: dict[str, int] | None = await safety.purge(app)
+            counts: dict[str, int] | None = await retention.purge(app)
         else:
-            counts = await safety.purge_if_due(app, "cron-" + safety.instance_name())
+            counts = await retention.purge_if_due(app, "cron-" + retention.instance_name())
     finally:
         await app.close()
     if counts is None:
@@ -168,6 +168,7 @@ async def _run(settings: Settings, mode: str) -> int:
     from bot.app import SchemaOutOfDate, create_app
     from bot.dispatcher import build_dispatcher, build_i18n
     from bot.referrals.outbox import Delivery, stop_worker
+    from bot.safety import retention
     from bot.safety import service as safety
     from bot.telegram.commands import publish
     from bot.telegram.intake import Intake
@@ -218,8 +219,8 @@ async def _run(settings: Settings, mode: str) -> int:
         # The outbox worker: referral cards, relays, reminders (bot/referrals/outbox.py).
         delivery = Delivery(app, bot, build_i18n(app))
         worker = asyncio.create_task(delivery.run(stop))
-        # Retention (bot/safety/service.py): daily, one instance at a time thanks to a lease row.
-        purger = asyncio.create_task(safety.retention_loop(app, stop))
+        # Retention (bot/safety/retention.py): daily, one instance at a time thanks to a lease row.
+        purger = asyncio.create_task(retention.retention_loop(app, stop))
         if mode == "webhook":
             from bot.telegram.webhook import serve
 

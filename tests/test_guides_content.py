@@ -129,7 +129,7 @@ def test_markdown_becomes_telegram_html() -> None:
         ("## Page\n\n![a photo](https://x.org/p.png)", "images are not supported"),
         ("## Page\n\n<div>block</div>", "HTML blocks are not supported"),
         ("## Page\n\nA <font>tag</font>", "unsupported HTML"),
-        ("## Page\n\nA <b>bold start", 'unclosed start tag "b"'),
+        ("## Page\n\nA <b>bold start", "unsupported HTML '<b>'; use Markdown"),
         ("## Page\n\n[relative](/page)", "must be a full address"),
         ("## Page\n\n---\n\nMore", "horizontal rules are not supported"),
         ("## Empty page\n\n## Next\n\nText", "this page is empty"),

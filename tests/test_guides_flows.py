@@ -411,7 +411,7 @@ async def test_reload_with_a_broken_file_keeps_old_content_and_tells_the_admin(
     (reply,) = await admin.say("/reload")
     assert "Not reloaded: 3 problems" in reply
     assert "guides/swit/en.md:" in reply and "'<font>'" in reply
-    assert 'unclosed start tag "b"' in reply
+    assert "unsupported HTML '<b>'" in reply
     assert "guides/cedaw/guide.yaml:2: unknown topic 'astrology'" in reply
     assert holder.current is before
     member: Chat = new_chat("en")

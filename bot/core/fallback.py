@@ -6,29 +6,19 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 
 from bot.i18n import _
-from bot.ui.keyboards import Menu, main_menu
-from bot.ui.screens import ack, show
+from bot.ui.keyboards import main_menu
+from bot.ui.screens import stale_button, unknown_command
 
 router = Router(name=__name__)
-
-
-@router.callback_query(Menu.filter())
-async def coming_soon(query: CallbackQuery) -> None:
-    await ack(query, _("Coming soon."), alert=True)
 
 
 @router.callback_query()
 async def unknown_button(query: CallbackQuery) -> None:
     # Stale buttons from an old message, or forged data: never trust it, just lead back.
-    await show(query, _("This button does not work any more. Here is the main menu."), main_menu())
+    await stale_button(query)
 
 
-@router.message(F.text.startswith("/"))
-async def unknown_command(message: Message) -> None:
-    await message.answer(
-        _("I don't know that command. Send /help to see what I can do."),
-        reply_markup=main_menu(),
-    )
+router.message(F.text.startswith("/"))(unknown_command)
 
 
 @router.message(F.text)

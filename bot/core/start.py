@@ -6,13 +6,13 @@ import html
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.config import Settings
 from bot.i18n import _
-from bot.safety.handlers import checkup_offer
+from bot.ui.callbacks import CheckUp
 from bot.ui.keyboards import Menu, main_menu
-from bot.ui.screens import show
+from bot.ui.screens import menu_text, show
 
 router = Router(name=__name__)
 
@@ -28,8 +28,16 @@ def welcome_text(settings: Settings) -> str:
     ).format(org=html.escape(settings.org_name))
 
 
-def menu_text() -> str:
-    return _("What would you like to do?")
+def checkup_offer(text: str, markup: InlineKeyboardMarkup) -> tuple[str, InlineKeyboardMarkup]:
+    """The welcome for a first /start: the same text and menu, with the check-up offered."""
+    text += "\n\n" + _("New here? A one-minute privacy check-up shows how to stay safe here.")
+    offer = [
+        InlineKeyboardButton(
+            text="🛡 " + _("Privacy check-up (1 min)"), callback_data=CheckUp(page=0).pack()
+        ),
+        InlineKeyboardButton(text=_("Skip"), callback_data=CheckUp(page=-1).pack()),
+    ]
+    return text, InlineKeyboardMarkup(inline_keyboard=[offer, *markup.inline_keyboard])
 
 
 @router.message(CommandStart())
@@ -43,6 +51,12 @@ async def cmd_start(
     if new_member:
         text, markup = checkup_offer(text, markup)  # the privacy check-up, in one message
     await message.answer(text, reply_markup=markup)
+
+
+@router.callback_query(CheckUp.filter(F.page == -1))
+async def skip_checkup(query: CallbackQuery, settings: Settings) -> None:
+    """Skipped: the welcome stays, without the offer."""
+    await show(query, welcome_text(settings), main_menu())
 
 
 @router.message(Command("menu"))

@@ -52,8 +52,8 @@ from rapidfuzz import fuzz, process
 from bot.config import LANGUAGES
 from bot.directory.model import Directory, country_codes
 from bot.i18n import _
-from bot.ui.keyboards import main_menu, menu_button
-from bot.ui.screens import ack, show
+from bot.ui.keyboards import main_menu, menu_button, pager
+from bot.ui.screens import ack, show, stale_button
 from storage.models import Member
 from storage.repositories import MemberRepo
 
@@ -364,16 +364,15 @@ def countries_keyboard(
     for code in codes[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]:
         kb.button(text=country_name(code, lang), callback_data=CountryPick(p=purpose, c=code))
     kb.adjust(2)
-    nav = InlineKeyboardBuilder()
-    if page > 0:
-        nav.button(
-            text="◀ " + _("Back"), callback_data=CountryRegion(p=purpose, r=region.id, n=page - 1)
+    kb.row(
+        *pager(
+            page,
+            pages,
+            lambda n: CountryRegion(p=purpose, r=region.id, n=n),
+            "◀ " + _("Back"),
+            _("More") + " ▶",
         )
-    if page < pages - 1:
-        nav.button(
-            text=_("More") + " ▶", callback_data=CountryRegion(p=purpose, r=region.id, n=page + 1)
-        )
-    kb.attach(nav)
+    )
     kb.row()
     kb.button(text="↩ " + _("Regions"), callback_data=CountryRegion(p=purpose))
     kb.row(menu_button())
@@ -404,12 +403,6 @@ async def ask_country(
         target,
         regions_text(saved, prompt, lang),
         regions_keyboard(purpose, directory, saved, lang),
-    )
-
-
-async def stale(target: Event) -> None:
-    await show(
-        target, _("This button does not work any more. Here is the main menu."), main_menu()
     )
 
 
@@ -461,7 +454,7 @@ async def show_region(
 ) -> None:
     purpose = callback_data.p
     if not _valid(purpose):
-        await stale(query)
+        await stale_button(query)
         return
     lang = current_language()
     await state.set_state(CountryChoice.typing)
@@ -476,7 +469,7 @@ async def show_region(
         return
     built = countries_keyboard(purpose, directory, callback_data.r, callback_data.n, lang)
     if built is None:
-        await stale(query)
+        await stale_button(query)
         return
     markup, page, pages = built
     region = directory.region(callback_data.r)
@@ -492,7 +485,7 @@ async def show_region(
 @router.callback_query(CountryPick.filter())
 async def pick_country(query: CallbackQuery, callback_data: CountryPick, **data: Any) -> None:
     if not _valid(callback_data.p, callback_data.c):
-        await stale(query)
+        await stale_button(query)
         return
     await ack(query)
     await chosen(query, callback_data.p, callback_data.c, data)
@@ -507,7 +500,7 @@ async def keep_country(
     **data: Any,
 ) -> None:
     if not _valid(callback_data.p, callback_data.c) or callback_data.keep not in (0, 1):
-        await stale(query)
+        await stale_button(query)
         return
     state: FSMContext = data["state"]
     if callback_data.keep and member is not None:
@@ -532,7 +525,7 @@ async def forget_country(
     directory: Directory,
 ) -> None:
     if not _valid(callback_data.p):
-        await stale(query)
+        await stale_button(query)
         return
     if member is not None:
         await members.set_country(member, None)

@@ -26,13 +26,13 @@ from babel.lists import format_list
 from babel.numbers import format_decimal
 
 from bot.config import Settings
+from bot.directory.callbacks import NeedMenu, ServicePage
 from bot.directory.countries import (
     CountryRegion,
     ask_country,
     country_chosen,
     country_name,
     current_language,
-    stale,
 )
 from bot.directory.geo import country_at
 from bot.directory.law_handlers import LawCountry, after_violence_button, risk_text
@@ -45,8 +45,8 @@ from bot.directory.model import (
     country_codes,
 )
 from bot.i18n import _, ngettext
-from bot.ui.keyboards import Menu, menu_button
-from bot.ui.screens import show
+from bot.ui.keyboards import Menu, menu_button, pager
+from bot.ui.screens import show, stale_button
 from storage.models import Member
 
 router = Router(name=__name__)
@@ -55,16 +55,6 @@ PAGE_SIZE = 3  # cards per message: a few fit well under Telegram's 4096 charact
 ALL = "all"
 VIOLENCE = "violence-response"  # the need shown with "what to do now"
 BUTTON_NAME = 28
-
-
-class ServicePage(CallbackData, prefix="sv"):
-    c: str  # country
-    n: str  # need id, or "all"
-    p: int = 0  # page
-
-
-class NeedMenu(CallbackData, prefix="sn"):
-    c: str
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -264,7 +254,7 @@ async def services_country_chosen(
 @router.callback_query(NeedMenu.filter())
 async def show_needs(query: CallbackQuery, callback_data: NeedMenu, directory: Directory) -> None:
     if callback_data.c not in country_codes():
-        await stale(query)
+        await stale_button(query)
         return
     text, markup = needs_screen(directory, callback_data.c, current_language())
     await show(query, text, markup)
@@ -277,13 +267,13 @@ async def show_matches(
     country, need_id, page = callback_data.c, callback_data.n, callback_data.p
     need = directory.need(need_id)
     if country not in country_codes() or (need is None and need_id != ALL) or page < 0:
-        await stale(query)
+        await stale_button(query)
         return
     lang = current_language()
     matches = directory.services(country, None if need is None else need.id)
     pages = max(1, math.ceil(len(matches) / PAGE_SIZE))
     if page >= pages:
-        await stale(query)
+        await stale_button(query)
         return
     where = html.escape(country_name(country, lang))
     what = html.escape(need.name(lang)) if need else None
@@ -323,16 +313,15 @@ async def show_matches(
     cards = "\n\n".join(card(s, directory, lang) for s in shown)
     text = f"{title}\n{count}\n\n{cards}"
     contact_buttons(kb, shown)
-    nav = InlineKeyboardBuilder()
-    if page > 0:
-        nav.button(
-            text="◀ " + _("Back"), callback_data=ServicePage(c=country, n=need_id, p=page - 1)
+    kb.row(
+        *pager(
+            page,
+            pages,
+            lambda p: ServicePage(c=country, n=need_id, p=p),
+            "◀ " + _("Back"),
+            _("More") + " ▶",
         )
-    if page < pages - 1:
-        nav.button(
-            text=_("More") + " ▶", callback_data=ServicePage(c=country, n=need_id, p=page + 1)
-        )
-    kb.attach(nav)
+    )
     kb.row(button("↩ " + _("Other needs"), back))
     kb.row(button("✉️ " + _("Ask a network"), Menu(section="ask")))
     kb.row(menu_button())

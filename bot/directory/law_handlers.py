@@ -18,6 +18,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from babel.dates import format_date
 
+from bot.directory.callbacks import NeedMenu, ServicePage
 from bot.directory.countries import (
     CountryRegion,
     ask_country,
@@ -25,13 +26,12 @@ from bot.directory.countries import (
     country_name,
     current_language,
     picker_buttons,
-    stale,
 )
 from bot.directory.law import ACTIVITIES, Law
 from bot.directory.model import Directory, country_codes
 from bot.i18n import _
 from bot.ui.keyboards import Menu, menu_button
-from bot.ui.screens import show
+from bot.ui.screens import show, stale_button
 from storage.models import Member
 
 router = Router(name=__name__)
@@ -108,8 +108,6 @@ def law_text(directory: Directory, country: str, lang: str) -> str:
 
 
 def law_screen(directory: Directory, country: str, lang: str) -> tuple[str, InlineKeyboardMarkup]:
-    from bot.directory.handlers import NeedMenu
-
     kb = InlineKeyboardBuilder()
     kb.button(text="🧭 " + _("Services in this country"), callback_data=NeedMenu(c=country))
     kb.button(text="↩ " + _("Another country"), callback_data=CountryRegion(p="law"))
@@ -152,7 +150,7 @@ async def show_law_card(
     query: CallbackQuery, callback_data: LawCountry, directory: Directory
 ) -> None:
     if callback_data.c not in country_codes():
-        await stale(query)
+        await stale_button(query)
         return
     await show_law(query, directory, callback_data.c)
 
@@ -182,11 +180,9 @@ def services_picker_buttons() -> list[InlineKeyboardButton]:
 async def show_after_violence(
     query: CallbackQuery, callback_data: AfterViolence, directory: Directory
 ) -> None:
-    from bot.directory.handlers import ServicePage
-
     country = callback_data.c
     if country and country not in country_codes():
-        await stale(query)
+        await stale_button(query)
         return
     kb = InlineKeyboardBuilder()
     if country:

@@ -36,14 +36,13 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
-from bot.core.fallback import unknown_command
 from bot.directory.model import Directory
 from bot.guides import SLUG_MAX, SLUG_RE, Guide, Library, LibraryHolder
 from bot.i18n import _, language_name, ngettext
 from bot.problems import ContentError, Problem
 from bot.telegram.html import TEXT_LIMIT
-from bot.ui.keyboards import Menu, main_menu, menu_button
-from bot.ui.screens import show
+from bot.ui.keyboards import Menu, main_menu, menu_button, pager
+from bot.ui.screens import show, unknown_command
 from storage.models import Member
 
 router = Router(name=__name__)
@@ -240,21 +239,7 @@ def card_keyboard(
 def reading_keyboard(guide: Guide, language: str, index: int) -> InlineKeyboardMarkup:
     total = len(guide.version(language).pages)
     kb = InlineKeyboardBuilder()
-    nav = []
-    if index > 0:
-        nav.append(
-            InlineKeyboardButton(
-                text="◀", callback_data=GuideRead(s=guide.slug, p=index - 1).pack()
-            )
-        )
-    if index < total - 1:
-        nav.append(
-            InlineKeyboardButton(
-                text="▶", callback_data=GuideRead(s=guide.slug, p=index + 1).pack()
-            )
-        )
-    if nav:
-        kb.row(*nav)
+    kb.row(*pager(index, total, lambda p: GuideRead(s=guide.slug, p=p)))
     kb.row(
         InlineKeyboardButton(
             text="‹ " + _("About this guide"), callback_data=GuideCard(s=guide.slug).pack()
@@ -351,21 +336,7 @@ async def show_list(
             )
         )
     kb = list_keyboard(shown, language)
-    nav = []
-    if page > 0:
-        nav.append(
-            InlineKeyboardButton(
-                text="◀", callback_data=GuideList(by=by, key=key, p=page - 1).pack()
-            )
-        )
-    if page < pages - 1:
-        nav.append(
-            InlineKeyboardButton(
-                text="▶", callback_data=GuideList(by=by, key=key, p=page + 1).pack()
-            )
-        )
-    if nav:
-        kb.row(*nav)
+    kb.row(*pager(page, pages, lambda p: GuideList(by=by, key=key, p=p)))
     kb.row(back, menu_button())
     await show(query, text, kb.as_markup())
 

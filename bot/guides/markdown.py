@@ -14,7 +14,7 @@ from typing import NamedTuple
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
-from bot.telegram.html import ALLOWED_TAGS, EntityError, parse_html, utf16_len
+from bot.telegram.html import utf16_len
 
 # Indented code blocks are off: an accidentally indented paragraph should stay a paragraph.
 _MD = (
@@ -23,7 +23,6 @@ _MD = (
     .enable("strikethrough")
 )
 LINK_SCHEMES = ("https://", "http://", "mailto:", "tg://")
-INLINE_TAGS = frozenset(ALLOWED_TAGS) - {"pre", "blockquote"}
 _TAGS = {"strong": "b", "em": "i", "s": "s"}
 
 
@@ -49,7 +48,6 @@ class _Unit:
     plain: str  # the text Telegram shows once it has parsed the tags
     line: int
     sep: str  # what joins it to the unit before ("\n" inside a list, else a blank line)
-    raw: bool = False  # holds HTML copied from the file, so it must be checked by parsing
     size: int = 0  # UTF-16 length of `plain`, the unit Telegram counts in
 
 
@@ -69,7 +67,6 @@ class _Renderer:
         self.offset = line_offset
         self.problems: list[tuple[int, str]] = []
         self.tags_seen: set[tuple[int, str]] = set()
-        self.raw = 0  # how many pieces of the file's own HTML were let through so far
 
     def line(self, node: SyntaxTreeNode) -> int:
         return self.offset + (node.map[0] if node.map else 0) + 1
@@ -99,10 +96,6 @@ class _Renderer:
                 out.append(_wrap("a", self.inline(child, at), f' href="{html.escape(href)}"'))
             elif kind == "html_inline":
                 tag = child.content.strip("</>").split()[0].lower() if child.content else ""
-                if tag in INLINE_TAGS:
-                    self.raw += 1
-                    out.append((child.content, ""))
-                    continue
                 # One report per tag and line: "<font>…</font>" is one mistake, not two.
                 if (self.line(at), tag) not in self.tags_seen:
                     self.tags_seen.add((self.line(at), tag))
@@ -167,7 +160,6 @@ class _Renderer:
         return "", ""
 
     def units(self, node: SyntaxTreeNode) -> list[_Unit]:
-        raw = self.raw
         if node.type in ("bullet_list", "ordered_list"):
             units = [
                 _Unit(h, p, self.line(item), "\n" if i else "\n\n")
@@ -176,22 +168,12 @@ class _Renderer:
         else:
             h, p = self.block(node)
             units = [_Unit(h, p, self.line(node), "\n\n")] if h else []
-        if self.raw != raw:
-            for unit in units:
-                unit.raw = True
         return units
 
 
-def _measure(unit: _Unit, problems: list[tuple[int, str]]) -> bool:
-    """Size a unit; HTML copied from the file is parsed as strictly as Telegram would."""
-    if unit.raw:
-        try:
-            unit.plain = parse_html(unit.html)
-        except EntityError as exc:
-            problems.append((unit.line, f"invalid HTML: {exc}"))
-            return False
+def _measure(unit: _Unit) -> _Unit:
     unit.size = utf16_len(unit.plain)
-    return True
+    return unit
 
 
 def render(body: str, line_offset: int, budget: int) -> Rendered:
@@ -216,15 +198,12 @@ def render(body: str, line_offset: int, budget: int) -> Rendered:
     if not sections and not r.problems:
         out.problems.append((line_offset + 1, "no pages: start each page with a '## ' heading"))
     for heading, units in sections:
-        raw = r.raw
         h, p = _wrap("b", r.inline_of(heading))
-        head = _Unit(h, p, r.line(heading), "", raw=r.raw != raw)
-        if not _measure(head, out.problems):
-            continue
+        head = _measure(_Unit(h, p, r.line(heading), ""))
         if not units:
             r.problem(heading, "this page is empty")
             continue
-        units = [u for u in units if _measure(u, out.problems)]
+        units = [_measure(u) for u in units]
         for chunk in _paginate(head, units, budget, out.problems):
             page_html = head.html + "".join(u.sep + u.html for u in chunk)
             plain = head.plain + "".join(u.sep + u.plain for u in chunk)
@@ -257,7 +236,7 @@ def _paginate(
             current, size, added = [], head.size, 2
         # A list item that opens a page is joined to the heading by a blank line.
         if not current:
-            unit = _Unit(unit.html, unit.plain, unit.line, "\n\n", unit.raw, unit.size)
+            unit = _Unit(unit.html, unit.plain, unit.line, "\n\n", unit.size)
         current.append(unit)
         size += added + unit.size
     if current:

@@ -20,7 +20,8 @@ from bot.app import App
 from bot.config import Settings
 from bot.directory.model import GLOBAL, Directory
 from bot.i18n import _
-from bot.referrals.service import Referrals, network_label, ring_after_commit
+from bot.referrals.service import Referrals, ring_after_commit
+from bot.referrals.texts import network_label
 from storage.repositories import GroupRepo
 
 router = Router(name=__name__)

@@ -35,23 +35,25 @@ from bot.app import App
 from bot.directory.countries import ask_country, country_chosen, current_language
 from bot.directory.model import GLOBAL, Directory
 from bot.i18n import _, language_name
+from bot.referrals.callbacks import RequestAction, RequestOp
 from bot.referrals.service import (
     OPEN_STATES,
-    TEXT_LIMIT,
+    REQUEST_TEXT_LIMIT,
     Referrals,
-    RequestAction,
+    open_body,
+    ring_after_commit,
+)
+from bot.referrals.texts import (
     country_label,
     member_state_label,
     need_label,
     network_label,
-    open_body,
     pseudonym,
-    ring_after_commit,
 )
 from bot.ui.keyboards import Menu, main_menu, menu_button
 from bot.ui.screens import ack, show
 from storage.crypto import Sealer
-from storage.models import Member, Referral
+from storage.models import Destination, Member, Referral, ReferralState
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
 
 router = Router(name=__name__)
@@ -181,7 +183,7 @@ def write_prompt() -> str:
         "Say what you need. Leave out your real name, phone number and address unless you "
         "want the network to have them. You will see everything before it is sent.\n\n"
         "/cancel stops here."
-    ).format(limit=f"{TEXT_LIMIT:,}")
+    ).format(limit=f"{REQUEST_TEXT_LIMIT:,}")
 
 
 def cancel_keyboard() -> InlineKeyboardMarkup:
@@ -208,7 +210,7 @@ def too_long_text(count: int) -> str:
     return _(
         "Your message has {count} characters; the limit is {limit}. Please shorten it and "
         "send it again. Here it is, so you can copy it:"
-    ).format(count=f"{count:,}", limit=f"{TEXT_LIMIT:,}")
+    ).format(count=f"{count:,}", limit=f"{REQUEST_TEXT_LIMIT:,}")
 
 
 @router.message(Command("cancel"), Ask.text)
@@ -226,7 +228,7 @@ async def reply_target(
     if member is None or replied is None:
         return None
     posted = await OutboxRepo(session).posted(message.chat.id, replied.message_id)
-    if posted is None or posted.referral_id is None or posted.destination != "member":
+    if posted is None or posted.referral_id is None or posted.destination != Destination.MEMBER:
         return None
     referral = await ReferralRepo(session).get(posted.referral_id)
     return referral if referral is not None and referral.member_id == member.id else None
@@ -264,7 +266,7 @@ async def write_message(
         return
     # Kept even when too long, so the member can shorten it rather than start again.
     await state.update_data({DRAFT: seal_draft(app.sealer, text), SHARE: False})
-    if len(text) > TEXT_LIMIT:
+    if len(text) > REQUEST_TEXT_LIMIT:
         await message.answer(too_long_text(len(text)), reply_markup=cancel_keyboard())
         await message.answer(html.escape(text))
         return
@@ -385,7 +387,7 @@ async def send_request(
         or not isinstance(need, str)
         or not isinstance(country, str)
         or text is None
-        or len(text) > TEXT_LIMIT
+        or len(text) > REQUEST_TEXT_LIMIT
         or directory.need(need) is None
     ):
         await stale(query)
@@ -412,7 +414,7 @@ async def send_request(
     await clear_ask(state)
     network = directory.network_for(country).name
     kb = InlineKeyboardBuilder()
-    kb.button(text="📋 " + _("My requests"), callback_data=RequestAction(op="l"))
+    kb.button(text="📋 " + _("My requests"), callback_data=RequestAction(op=RequestOp.LIST))
     kb.row(menu_button())
     await show(
         query,
@@ -439,7 +441,7 @@ async def send_answer(
 ) -> None:
     """Queue a member's answer for the group; the update's inbox entry covers a crash (R11)."""
     text = (message.text or "").strip()
-    if len(text) > TEXT_LIMIT:
+    if len(text) > REQUEST_TEXT_LIMIT:
         await message.answer(too_long_text(len(text)))
         await message.answer(html.escape(text))
         return
@@ -516,7 +518,8 @@ async def list_screen(
             + f" — {html.escape(state)} ({when(referral.created_at)})"
         )
         kb.button(
-            text=f"{referral.code} · {state}", callback_data=RequestAction(op="o", r=referral.code)
+            text=f"{referral.code} · {state}",
+            callback_data=RequestAction(op=RequestOp.OPEN, r=referral.code),
         )
     kb.adjust(1)
     kb.row(menu_button())
@@ -562,106 +565,182 @@ async def detail_screen(
     if body is not None:
         lines += ["", "<blockquote>" + html.escape(body.text) + "</blockquote>"]
     kb = InlineKeyboardBuilder()
-    if referral.state in ("delivered", "claimed", "answered"):
-        kb.button(text="↩️ " + _("Reply"), callback_data=RequestAction(op="r", r=referral.code))
+    if referral.state in (ReferralState.DELIVERED, ReferralState.CLAIMED, ReferralState.ANSWERED):
+        kb.button(
+            text="↩️ " + _("Reply"),
+            callback_data=RequestAction(op=RequestOp.REPLY, r=referral.code),
+        )
     if referral.state in OPEN_STATES:
-        kb.button(text="⏹ " + _("Withdraw"), callback_data=RequestAction(op="w", r=referral.code))
-    kb.button(text="🗑 " + _("Delete"), callback_data=RequestAction(op="d", r=referral.code))
-    kb.button(text="📋 " + _("My requests"), callback_data=RequestAction(op="l"))
+        kb.button(
+            text="⏹ " + _("Withdraw"),
+            callback_data=RequestAction(op=RequestOp.WITHDRAW, r=referral.code),
+        )
+    kb.button(
+        text="🗑 " + _("Delete"), callback_data=RequestAction(op=RequestOp.DELETE, r=referral.code)
+    )
+    kb.button(text="📋 " + _("My requests"), callback_data=RequestAction(op=RequestOp.LIST))
     kb.adjust(1)
     return "\n".join(lines), kb.as_markup()
 
 
-async def confirm(query: CallbackQuery, code: str, question: str, yes: str, yes_op: str) -> None:
+async def confirm(
+    query: CallbackQuery, code: str, question: str, yes: str, yes_op: RequestOp
+) -> None:
     """Ask before an action that cannot be undone; "No" goes back to the request."""
     kb = InlineKeyboardBuilder()
     kb.button(text=yes, callback_data=RequestAction(op=yes_op, r=code))
-    kb.button(text=_("No, keep it"), callback_data=RequestAction(op="o", r=code))
+    kb.button(text=_("No, keep it"), callback_data=RequestAction(op=RequestOp.OPEN, r=code))
     kb.adjust(1)
     await show(query, question.format(code=code), kb.as_markup())
 
 
-@router.callback_query(RequestAction.filter())
-async def request_action(
+def back_to_list() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="📋 " + _("My requests"), callback_data=RequestAction(op=RequestOp.LIST))
+    return kb.as_markup()
+
+
+async def acted_on(
     query: CallbackQuery,
     callback_data: RequestAction,
-    state: FSMContext,
+    member: Member | None,
+    session: AsyncSession,
+) -> tuple[Member, Referral] | None:
+    """The member and their own request the button names, or None once answered."""
+    if member is None:
+        await ack(query)
+        return None
+    referral = await own_referral(query, callback_data.r, member, session)
+    return None if referral is None else (member, referral)
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.LIST))
+async def show_my_requests(
+    query: CallbackQuery, member: Member | None, session: AsyncSession, directory: Directory
+) -> None:
+    if member is None:
+        await ack(query)
+        return
+    text, markup = await list_screen(member, session, directory)
+    await show(query, text, markup)
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.OPEN))
+async def open_request(
+    query: CallbackQuery,
+    callback_data: RequestAction,
     member: Member | None,
     session: AsyncSession,
     app: App,
     directory: Directory,
 ) -> None:
-    op = callback_data.op
-    if member is None:
-        await ack(query)
+    if (found := await acted_on(query, callback_data, member, session)) is None:
         return
-    if op == "l":
-        text, markup = await list_screen(member, session, directory)
-        await show(query, text, markup)
+    text, markup = await detail_screen(found[1], found[0], session, app, directory)
+    await show(query, text, markup)
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.REPLY))
+async def reply_to_request(
+    query: CallbackQuery,
+    callback_data: RequestAction,
+    state: FSMContext,
+    member: Member | None,
+    session: AsyncSession,
+    directory: Directory,
+) -> None:
+    if (found := await acted_on(query, callback_data, member, session)) is None:
         return
-    referral = await own_referral(query, callback_data.r, member, session)
-    if referral is None:
+    referral = found[1]
+    if referral.state not in OPEN_STATES:
+        await ack(query, _("This request is closed."), alert=True)
         return
-    service = Referrals(session, app)
-    back = InlineKeyboardBuilder()
-    back.button(text="📋 " + _("My requests"), callback_data=RequestAction(op="l"))
-    if op == "o":
-        text, markup = await detail_screen(referral, member, session, app, directory)
-        await show(query, text, markup)
-    elif op == "r":
-        if referral.state not in OPEN_STATES:
-            await ack(query, _("This request is closed."), alert=True)
-            return
-        await clear_ask(state)
-        await state.set_state(Answer.text)
-        await state.update_data({ANSWER: referral.code})
-        network = network_label(directory, referral.group_network_id or referral.network_id)
-        await ack(query)
-        if isinstance(query.message, Message):
-            await query.message.answer(
-                _("Write your answer to {network} (request {code}). /cancel stops.").format(
-                    network=html.escape(network), code=referral.code
-                )
+    await clear_ask(state)
+    await state.set_state(Answer.text)
+    await state.update_data({ANSWER: referral.code})
+    network = network_label(directory, referral.group_network_id or referral.network_id)
+    await ack(query)
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            _("Write your answer to {network} (request {code}). /cancel stops.").format(
+                network=html.escape(network), code=referral.code
             )
-    elif op == "w":
-        await confirm(
-            query,
-            referral.code,
-            _(
-                "Withdraw request {code}? The network is told it was withdrawn by the member, "
-                "and your text is taken off their copy."
-            ),
-            _("Yes, withdraw it"),
-            "wy",
         )
-    elif op == "wy":
-        if referral.state in OPEN_STATES:
-            await service.withdraw(referral)
-            ring_after_commit(session, app)
-        await show(
-            query, _("Request {code} is withdrawn.").format(code=referral.code), back.as_markup()
-        )
-    elif op == "d":
-        await confirm(
-            query,
-            referral.code,
-            _(
-                "Delete request {code}? Your text and the messages of this conversation are "
-                "erased from the bot. If the request is still open, it is withdrawn first."
-            ),
-            _("Yes, delete it"),
-            "dy",
-        )
-    elif op == "dy":
-        await service.withdraw(referral, delete=True)
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.WITHDRAW))
+async def ask_withdraw(
+    query: CallbackQuery,
+    callback_data: RequestAction,
+    member: Member | None,
+    session: AsyncSession,
+) -> None:
+    if (found := await acted_on(query, callback_data, member, session)) is None:
+        return
+    await confirm(
+        query,
+        found[1].code,
+        _(
+            "Withdraw request {code}? The network is told it was withdrawn by the member, "
+            "and your text is taken off their copy."
+        ),
+        _("Yes, withdraw it"),
+        RequestOp.WITHDRAW_YES,
+    )
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.WITHDRAW_YES))
+async def withdraw_request(
+    query: CallbackQuery,
+    callback_data: RequestAction,
+    member: Member | None,
+    session: AsyncSession,
+    app: App,
+) -> None:
+    if (found := await acted_on(query, callback_data, member, session)) is None:
+        return
+    referral = found[1]
+    if referral.state in OPEN_STATES:
+        await Referrals(session, app).withdraw(referral)
         ring_after_commit(session, app)
-        await show(
-            query, _("Request {code} is deleted.").format(code=referral.code), back.as_markup()
-        )
-    else:
-        await show(
-            query, _("This button does not work any more. Here is the main menu."), main_menu()
-        )
+    await show(query, _("Request {code} is withdrawn.").format(code=referral.code), back_to_list())
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.DELETE))
+async def ask_delete(
+    query: CallbackQuery,
+    callback_data: RequestAction,
+    member: Member | None,
+    session: AsyncSession,
+) -> None:
+    if (found := await acted_on(query, callback_data, member, session)) is None:
+        return
+    await confirm(
+        query,
+        found[1].code,
+        _(
+            "Delete request {code}? Your text and the messages of this conversation are "
+            "erased from the bot. If the request is still open, it is withdrawn first."
+        ),
+        _("Yes, delete it"),
+        RequestOp.DELETE_YES,
+    )
+
+
+@router.callback_query(RequestAction.filter(F.op == RequestOp.DELETE_YES))
+async def delete_request(
+    query: CallbackQuery,
+    callback_data: RequestAction,
+    member: Member | None,
+    session: AsyncSession,
+    app: App,
+) -> None:
+    if (found := await acted_on(query, callback_data, member, session)) is None:
+        return
+    referral = found[1]
+    await Referrals(session, app).withdraw(referral, delete=True)
+    ring_after_commit(session, app)
+    await show(query, _("Request {code} is deleted.").format(code=referral.code), back_to_list())
 
 
 # Last: after every text step of this router.

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import html
 import json
 import logging
 import random
@@ -46,26 +45,38 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardMarkup, ReplyParameters
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
 from bot.directory.model import GLOBAL, Directory
 from bot.i18n import _
-from bot.referrals.service import (
-    OPEN_STATES,
+from bot.referrals.callbacks import RequestAction, RequestOp
+from bot.referrals.service import OPEN_STATES, Body, Referrals, open_body, open_relay
+from bot.referrals.texts import (
+    AlertReason,
     CardView,
-    Referrals,
-    RequestAction,
+    alert_text,
     card_markup,
     card_text,
     card_view,
+    closed_text,
     network_label,
-    open_body,
-    open_relay,
+    relay_to_group_text,
+    relay_to_member_text,
+    reminder_text,
+    withdrawn_text,
 )
 from storage.crypto import Sealer
-from storage.models import Member, NetworkGroup, OutboxMessage, Referral, Relay, utcnow
+from storage.models import (
+    Destination,
+    Member,
+    OutboxKind,
+    OutboxMessage,
+    OutboxState,
+    Referral,
+    ReferralState,
+    utcnow,
+)
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
 
 log = logging.getLogger(__name__)
@@ -91,8 +102,8 @@ class Plan:
     """One Telegram call the worker is about to make for one outbox row."""
 
     row_id: int
-    kind: str
-    destination: str
+    kind: OutboxKind
+    destination: Destination
     chat_id: int
     text: str
     markup: InlineKeyboardMarkup | None = None
@@ -100,6 +111,21 @@ class Plan:
     edit_message_id: int | None = None
     protect: bool = True
     group_network: str | None = None
+
+
+@dataclass
+class _GroupJob:
+    """What every planner of a group message reads: one outbox row and its referral."""
+
+    session: AsyncSession
+    row: OutboxMessage
+    referral: Referral
+    member: Member | None
+    sealer: Sealer | None
+    now: dt.datetime
+    lang: str
+    body: Body | None  # the member's text, None once deleted or shredded
+    view: CardView  # the card as the referral's own network sees it
 
 
 @dataclass
@@ -139,9 +165,9 @@ class Delivery:
             outbox = OutboxRepo(session)
             due = await outbox.next_due()
             return {
-                "pending": await outbox.count("pending"),
-                "waiting_for_a_group": await outbox.count("waiting"),
-                "dead": await outbox.count("dead"),
+                "pending": await outbox.count(OutboxState.PENDING),
+                "waiting_for_a_group": await outbox.count(OutboxState.WAITING),
+                "dead": await outbox.count(OutboxState.DEAD),
                 "lag_seconds": round(max((now - due).total_seconds(), 0.0), 1) if due else 0,
             }
 
@@ -243,16 +269,16 @@ class Delivery:
         self, session: AsyncSession, row: OutboxMessage, now: dt.datetime
     ) -> Plan | None:
         """Decide the chat and the text; may instead park, cancel or bury the row."""
-        if row.destination == "admin":
+        if row.destination == Destination.ADMIN:
             return self._plan_alert(row)
         referral = (
             await session.get(Referral, row.referral_id) if row.referral_id is not None else None
         )
         if referral is None:
-            _finish(row, "cancelled", "referral gone")
+            _finish(row, OutboxState.CANCELLED, "referral gone")
             return None
         # Sticky: once an attempt's outcome was unknown, every later send says "(repeat)".
-        row.repeat = row.repeat or (row.in_flight and row.kind != "edit")
+        row.repeat = row.repeat or (row.in_flight and row.kind != OutboxKind.EDIT)
         member = (
             await session.get(Member, referral.member_id)
             if referral.member_id is not None
@@ -260,13 +286,13 @@ class Delivery:
         )
         keys = KeyRepo(session, self.app.sealer)
         sealer = await keys.get(member.id) if member is not None else None
-        if row.destination == "member":
+        if row.destination == Destination.MEMBER:
             return await self._plan_member(session, row, referral, member, sealer)
         return await self._plan_group(session, row, referral, member, sealer, now)
 
     def _plan_alert(self, row: OutboxMessage) -> Plan | None:
         if row.chat_id is None:
-            _finish(row, "cancelled", "no admin chat")
+            _finish(row, OutboxState.CANCELLED, "no admin chat")
             return None
         params = json.loads(row.params or "{}")
         with self.i18n.context(), self.i18n.use_locale(self.staff_language):
@@ -282,29 +308,30 @@ class Delivery:
         sealer: Sealer | None,
     ) -> Plan | None:
         if member is None:
-            _finish(row, "cancelled", "member gone")
+            _finish(row, OutboxState.CANCELLED, "member gone")
             return None
         lang = member.language or referral.language
         network = network_label(self.directory, referral.group_network_id or referral.network_id)
         with self.i18n.context(), self.i18n.use_locale(lang):
-            if row.kind == "relay":
+            if row.kind == OutboxKind.RELAY:
                 relay = await ReferralRepo(session).get_relay(row.relay_id or 0)
                 text = open_relay(sealer, referral, relay) if relay is not None else None
                 if text is None:
-                    _finish(row, "cancelled", "text deleted")
+                    _finish(row, OutboxState.CANCELLED, "text deleted")
                     return None
                 body = relay_to_member_text(network, referral.code, text, row.repeat)
                 kb = InlineKeyboardBuilder()
                 kb.button(
-                    text="↩️ " + _("Reply"), callback_data=RequestAction(op="r", r=referral.code)
+                    text="↩️ " + _("Reply"),
+                    callback_data=RequestAction(op=RequestOp.REPLY, r=referral.code),
                 )
                 return Plan(
                     row.id, row.kind, row.destination, member.telegram_id, body, kb.as_markup()
                 )
-            if row.kind == "closed":
+            if row.kind == OutboxKind.CLOSED:
                 body = closed_text(network, referral.code)
                 return Plan(row.id, row.kind, row.destination, member.telegram_id, body)
-        _finish(row, "cancelled", "unknown kind")
+        _finish(row, OutboxState.CANCELLED, "unknown kind")
         return None
 
     async def _resolve_group(
@@ -324,12 +351,7 @@ class Delivery:
         card = await OutboxRepo(session).card_of(referral.id)
         if card is None or card.sent_chat_id is None:
             return card, False
-        live = await session.scalar(
-            select(func.count())
-            .select_from(NetworkGroup)
-            .where(NetworkGroup.chat_id == card.sent_chat_id, NetworkGroup.active.is_(True))
-        )
-        return card, bool(live)
+        return card, await GroupRepo(session).is_live(card.sent_chat_id)
 
     async def _plan_group(
         self,
@@ -340,130 +362,152 @@ class Delivery:
         sealer: Sealer | None,
         now: dt.datetime,
     ) -> Plan | None:
+        planners = {
+            OutboxKind.CARD: self._plan_card,
+            OutboxKind.ESCALATION: self._plan_escalation,
+            OutboxKind.EDIT: self._plan_edit,
+            OutboxKind.WITHDRAWN: self._plan_card_reply,
+            OutboxKind.REMINDER: self._plan_card_reply,
+            OutboxKind.RELAY: self._plan_group_relay,
+        }
+        planner = planners.get(row.kind)
+        if planner is None:
+            _finish(row, OutboxState.CANCELLED, "unknown kind")
+            return None
         body = open_body(sealer, referral)
         lang = self.staff_language
         with self.i18n.context(), self.i18n.use_locale(lang):
             view = card_view(self.directory, referral, member, body, lang)
-            if row.kind == "card":
-                if referral.state not in OPEN_STATES:
-                    _finish(row, "cancelled", "withdrawn")
-                    return None
-                target = await self._resolve_group(session, referral)
-                if target is None:
-                    await self._park(session, row, referral)
-                    return None
-                chat, group_network = target
-                view = card_view(self.directory, referral, member, body, lang, group_network)
-                return Plan(
-                    row.id,
-                    row.kind,
-                    row.destination,
-                    chat,
-                    card_text(view, repeat=row.repeat),
-                    card_markup(referral.code, referral.state),
-                    group_network=group_network,
-                )
-            if row.kind == "escalation":
-                chat_or_none = await GroupRepo(session).active_chat(GLOBAL)
-                first = await OutboxRepo(session).card_of(referral.id)
-                if (
-                    chat_or_none is None
-                    or referral.state not in OPEN_STATES
-                    or (first is not None and first.sent_chat_id == chat_or_none)
-                ):
-                    _finish(row, "cancelled", "no other fallback group")
-                    return None
-                hours = max(1, self.app.settings.referral_escalate_after // 3600)
-                return Plan(
-                    row.id,
-                    row.kind,
-                    row.destination,
-                    chat_or_none,
-                    card_text(view, repeat=row.repeat, escalated_hours=hours),
-                    card_markup(referral.code, referral.state),
-                    group_network=GLOBAL,
-                )
-            if row.kind == "edit":
-                card_id = int(json.loads(row.params or "{}").get("card", 0))
-                card = await OutboxRepo(session).get(card_id)
-                if card is None or card.sent_chat_id is None or card.message_id is None:
-                    _finish(row, "cancelled", "card gone")
-                    return None
-                return Plan(
-                    row.id,
-                    row.kind,
-                    row.destination,
-                    card.sent_chat_id,
-                    card_text(view),
-                    card_markup(referral.code, referral.state),
-                    edit_message_id=card.message_id,
-                    protect=False,
-                )
-            card, live = await self._card_target(session, referral)
-            if row.kind in ("withdrawn", "reminder"):
-                if card is None or not live or card.sent_chat_id is None:
-                    _finish(row, "cancelled", "card's group gone")
-                    return None
-                text = (
-                    withdrawn_text(referral.code)
-                    if row.kind == "withdrawn"
-                    else reminder_text(referral.code, _hours_since(referral.delivered_at, now))
-                )
-                return Plan(
-                    row.id,
-                    row.kind,
-                    row.destination,
-                    card.sent_chat_id,
-                    text,
-                    reply_to=card.message_id,
-                    protect=False,
-                )
-            if row.kind == "relay":
-                relay = await ReferralRepo(session).get_relay(row.relay_id or 0)
-                text_or_none = open_relay(sealer, referral, relay) if relay is not None else None
-                if text_or_none is None:
-                    _finish(row, "cancelled", "text deleted")
-                    return None
-                if card is not None and live and card.sent_chat_id is not None:
-                    chat, reply_to = card.sent_chat_id, card.message_id
-                else:
-                    target = await self._resolve_group(session, referral)
-                    if target is None:
-                        await self._park(session, row, referral)
-                        return None
-                    chat, reply_to = target[0], None
-                return Plan(
-                    row.id,
-                    row.kind,
-                    row.destination,
-                    chat,
-                    relay_to_group_text(view, text_or_none, row.repeat),
-                    reply_to=reply_to,
-                )
-        _finish(row, "cancelled", "unknown kind")
-        return None
+            job = _GroupJob(session, row, referral, member, sealer, now, lang, body, view)
+            return await planner(job)
+
+    async def _plan_card(self, job: _GroupJob) -> Plan | None:
+        row, referral = job.row, job.referral
+        if referral.state not in OPEN_STATES:
+            _finish(row, OutboxState.CANCELLED, "withdrawn")
+            return None
+        target = await self._resolve_group(job.session, referral)
+        if target is None:
+            await self._park(job.session, row, referral)
+            return None
+        chat, group_network = target
+        view = card_view(self.directory, referral, job.member, job.body, job.lang, group_network)
+        return Plan(
+            row.id,
+            row.kind,
+            row.destination,
+            chat,
+            card_text(view, repeat=row.repeat),
+            card_markup(referral.code, referral.state),
+            group_network=group_network,
+        )
+
+    async def _plan_escalation(self, job: _GroupJob) -> Plan | None:
+        row, referral = job.row, job.referral
+        chat = await GroupRepo(job.session).active_chat(GLOBAL)
+        first = await OutboxRepo(job.session).card_of(referral.id)
+        if (
+            chat is None
+            or referral.state not in OPEN_STATES
+            or (first is not None and first.sent_chat_id == chat)
+        ):
+            _finish(row, OutboxState.CANCELLED, "no other fallback group")
+            return None
+        hours = max(1, self.app.settings.referral_escalate_after // 3600)
+        return Plan(
+            row.id,
+            row.kind,
+            row.destination,
+            chat,
+            card_text(job.view, repeat=row.repeat, escalated_hours=hours),
+            card_markup(referral.code, referral.state),
+            group_network=GLOBAL,
+        )
+
+    async def _plan_edit(self, job: _GroupJob) -> Plan | None:
+        row, referral = job.row, job.referral
+        card_id = int(json.loads(row.params or "{}").get("card", 0))
+        card = await OutboxRepo(job.session).get(card_id)
+        if card is None or card.sent_chat_id is None or card.message_id is None:
+            _finish(row, OutboxState.CANCELLED, "card gone")
+            return None
+        return Plan(
+            row.id,
+            row.kind,
+            row.destination,
+            card.sent_chat_id,
+            card_text(job.view),
+            card_markup(referral.code, referral.state),
+            edit_message_id=card.message_id,
+            protect=False,
+        )
+
+    async def _plan_card_reply(self, job: _GroupJob) -> Plan | None:
+        """A withdrawal notice or a reminder, as a reply to the card in its group."""
+        row, referral = job.row, job.referral
+        card, live = await self._card_target(job.session, referral)
+        if card is None or not live or card.sent_chat_id is None:
+            _finish(row, OutboxState.CANCELLED, "card's group gone")
+            return None
+        text = (
+            withdrawn_text(referral.code)
+            if row.kind == OutboxKind.WITHDRAWN
+            else reminder_text(referral.code, _hours_since(referral.delivered_at, job.now))
+        )
+        return Plan(
+            row.id,
+            row.kind,
+            row.destination,
+            card.sent_chat_id,
+            text,
+            reply_to=card.message_id,
+            protect=False,
+        )
+
+    async def _plan_group_relay(self, job: _GroupJob) -> Plan | None:
+        row, referral = job.row, job.referral
+        relay = await ReferralRepo(job.session).get_relay(row.relay_id or 0)
+        text = open_relay(job.sealer, referral, relay) if relay is not None else None
+        if text is None:
+            _finish(row, OutboxState.CANCELLED, "text deleted")
+            return None
+        card, live = await self._card_target(job.session, referral)
+        if card is not None and live and card.sent_chat_id is not None:
+            chat, reply_to = card.sent_chat_id, card.message_id
+        else:
+            target = await self._resolve_group(job.session, referral)
+            if target is None:
+                await self._park(job.session, row, referral)
+                return None
+            chat, reply_to = target[0], None
+        return Plan(
+            row.id,
+            row.kind,
+            row.destination,
+            chat,
+            relay_to_group_text(job.view, text, row.repeat),
+            reply_to=reply_to,
+        )
 
     async def _park(self, session: AsyncSession, row: OutboxMessage, referral: Referral) -> None:
         """No group at all: wait for a /bind, and tell admins once per waiting spell."""
-        others = await session.scalar(
-            select(func.count())
-            .select_from(Referral)
-            .where(Referral.state == "waiting", Referral.id != referral.id)
-        )
-        row.state, row.lease_until, row.lease_owner = "waiting", None, None
+        others = await ReferralRepo(session).others_waiting(referral.id)
+        row.state, row.lease_until, row.lease_owner = OutboxState.WAITING, None, None
         row.in_flight = False
-        if referral.state == "queued":
-            referral.state = "waiting"
+        if referral.state == ReferralState.QUEUED:
+            referral.state = ReferralState.WAITING
         if not others:
             await self.alert(
                 session,
-                "waiting",
+                AlertReason.WAITING,
                 f"r{referral.id}",
                 code=referral.code,
                 network=referral.network_id,
             )
 
-    async def alert(self, session: AsyncSession, reason: str, ref: str, **params: Any) -> None:
+    async def alert(
+        self, session: AsyncSession, reason: AlertReason, ref: str, **params: Any
+    ) -> None:
         """Tell every admin in private, once per (reason, ref)."""
         admins = sorted(self.app.settings.admin_ids)
         if not admins:
@@ -472,8 +516,8 @@ class Delivery:
         for admin in admins:
             await outbox.enqueue(
                 f"alert:{reason}:{ref}:{admin}",
-                destination="admin",
-                kind="alert",
+                destination=Destination.ADMIN,
+                kind=OutboxKind.ALERT,
                 chat_id=admin,
                 params=json.dumps({"reason": reason, **params})[:200],
             )
@@ -525,7 +569,7 @@ class Delivery:
                 return await self._refused(plan, exc.message)
             elif plan.edit_message_id is not None:
                 # Too old, deleted by staff: nothing left to bring up to date.
-                await self._finished(plan, "sent", exc.message)
+                await self._finished(plan, OutboxState.SENT, exc.message)
             else:
                 log.error("Telegram refused a %s for good: %s", plan.kind, exc.message)
                 await self._dead(plan, exc.message)
@@ -543,22 +587,20 @@ class Delivery:
             row = await OutboxRepo(session).get(plan.row_id)
             if row is None:
                 return
-            _finish(row, "sent", "")
+            _finish(row, OutboxState.SENT, "")
             row.last_error = None
             row.sent_chat_id, row.message_id, row.sent_at = chat_id, message_id, now
             if row.relay_id is not None:
                 # Delivered: the relayed text is not kept any longer (retention, issue 6).
-                await session.execute(
-                    update(Relay).where(Relay.id == row.relay_id).values(body=None)
-                )
-            if row.kind != "card" or row.referral_id is None:
+                await ReferralRepo(session).drop_relay_text(row.relay_id)
+            if row.kind != OutboxKind.CARD or row.referral_id is None:
                 return
             referral = await session.get(Referral, row.referral_id)
             if referral is None:
                 return
             referral.group_network_id = plan.group_network
-            if referral.state in ("queued", "waiting"):
-                referral.state, referral.delivered_at = "delivered", now
+            if referral.state in (ReferralState.QUEUED, ReferralState.WAITING):
+                referral.state, referral.delivered_at = ReferralState.DELIVERED, now
             elif referral.state not in OPEN_STATES:
                 # Withdrawn while this card was on its way: take the text back off it.
                 await Referrals(session, self.app).enqueue_card_edits(referral, [row])
@@ -571,7 +613,7 @@ class Delivery:
             outbox = OutboxRepo(session)
             for row_id in row_ids:
                 row = await outbox.get(row_id)
-                if row is not None and row.state == "pending":
+                if row is not None and row.state == OutboxState.PENDING:
                     row.attempts = max(0, row.attempts - 1)
                     row.in_flight = False
                     _unlease(row, until)
@@ -603,23 +645,23 @@ class Delivery:
                 await self._bury(session, row, reason)
 
     async def _bury(self, session: AsyncSession, row: OutboxMessage, reason: str) -> None:
-        row.state, row.lease_until, row.lease_owner = "dead", None, None
+        row.state, row.lease_until, row.lease_owner = OutboxState.DEAD, None, None
         row.in_flight = False
         row.last_error = reason[:120]
         log.warning("a %s for %s is dead: %s", row.kind, row.destination, reason[:80])
-        if row.destination in ("admin", "member"):
+        if row.destination in (Destination.ADMIN, Destination.MEMBER):
             return  # an admin who never started the bot, a member who blocked it
         referral = await session.get(Referral, row.referral_id) if row.referral_id else None
         await self.alert(
             session,
-            "dead",
+            AlertReason.DEAD,
             f"o{row.id}",
             code=referral.code if referral else "",
             n=row.attempts,
             error=reason[:60],
         )
 
-    async def _finished(self, plan: Plan, state: str, note: str) -> None:
+    async def _finished(self, plan: Plan, state: OutboxState, note: str) -> None:
         async with self.app.sessions.begin() as session:
             row = await OutboxRepo(session).get(plan.row_id)
             if row is not None:
@@ -631,11 +673,11 @@ class Delivery:
             row = await OutboxRepo(session).get(plan.row_id)
             if row is None:
                 return _Outcome()
-            if plan.destination in ("member", "admin"):
+            if plan.destination in (Destination.MEMBER, Destination.ADMIN):
                 await self._bury(session, row, reason)
                 return _Outcome()
             if plan.edit_message_id is not None:
-                _finish(row, "sent", reason)
+                _finish(row, OutboxState.SENT, reason)
                 return _Outcome()
             networks = await GroupRepo(session).deactivate(plan.chat_id)
             row.in_flight = False
@@ -644,7 +686,7 @@ class Delivery:
             for network_id in networks:
                 await self.alert(
                     session,
-                    "refused",
+                    AlertReason.REFUSED,
                     f"{network_id}:{plan.chat_id}",
                     network=network_id,
                     error=reason[:60],
@@ -661,7 +703,7 @@ class Delivery:
                 row.attempts = max(0, row.attempts - 1)
                 _unlease(row, self.clock())
                 if plan.edit_message_id is not None:
-                    _finish(row, "sent", "group migrated")
+                    _finish(row, OutboxState.SENT, "group migrated")
         log.info("a group became a supergroup; its binding follows it")
 
     # -- timers ------------------------------------------------------------------------------
@@ -670,32 +712,33 @@ class Delivery:
         """Remind and escalate unclaimed referrals; returns how many messages were queued."""
         settings = self.app.settings
         now = self.clock()
+        timers = (
+            # (after, the referral's stamp, what to queue, where it goes)
+            (settings.referral_remind_after, "reminded_at", OutboxKind.REMINDER, Destination.CARD),
+            (
+                settings.referral_escalate_after,
+                "escalated_at",
+                OutboxKind.ESCALATION,
+                Destination.FALLBACK,
+            ),
+        )
         queued = 0
         async with self.app.sessions.begin() as session:
             referrals = ReferralRepo(session)
             outbox = OutboxRepo(session)
-            remind_before = now - dt.timedelta(seconds=settings.referral_remind_after)
-            for referral in await referrals.unclaimed_since(remind_before, "reminded_at"):
-                referral.reminded_at = now
-                if await outbox.enqueue(
-                    f"reminder:{referral.id}",
-                    referral_id=referral.id,
-                    destination="card",
-                    kind="reminder",
-                ):
-                    queued += 1
-            escalate_before = now - dt.timedelta(seconds=settings.referral_escalate_after)
-            for referral in await referrals.unclaimed_since(escalate_before, "escalated_at"):
-                referral.escalated_at = now
-                if referral.group_network_id == GLOBAL:
-                    continue  # already with the fallback group
-                if await outbox.enqueue(
-                    f"escalation:{referral.id}",
-                    referral_id=referral.id,
-                    destination="fallback",
-                    kind="escalation",
-                ):
-                    queued += 1
+            for after, stamp, kind, destination in timers:
+                before = now - dt.timedelta(seconds=after)
+                for referral in await referrals.unclaimed_since(before, stamp):
+                    setattr(referral, stamp, now)
+                    if kind == OutboxKind.ESCALATION and referral.group_network_id == GLOBAL:
+                        continue  # already with the fallback group
+                    if await outbox.enqueue(
+                        f"{kind}:{referral.id}",
+                        referral_id=referral.id,
+                        destination=destination,
+                        kind=kind,
+                    ):
+                        queued += 1
         if queued:
             self.bell.ring()
         return queued
@@ -709,81 +752,10 @@ def _unlease(row: OutboxMessage, due: dt.datetime) -> None:
     row.lease_until, row.lease_owner, row.next_attempt_at = None, None, due
 
 
-def _finish(row: OutboxMessage, state: str, note: str) -> None:
+def _finish(row: OutboxMessage, state: OutboxState, note: str) -> None:
     row.state, row.lease_until, row.lease_owner = state, None, None
     row.in_flight = False
     row.last_error = note[:120]
-
-
-# -- texts the worker sends ----------------------------------------------------------------------
-
-
-def relay_to_member_text(network: str, code: str, text: str, repeat: bool) -> str:
-    head = "💬 <b>" + _("Reply from {network}").format(network=html.escape(network)) + "</b>"
-    lines = []
-    if repeat:
-        lines.append("🔁 " + _("(repeat) You may have received this already."))
-    lines += [
-        head + f" · {code}",
-        "",
-        html.escape(text),
-        "",
-        _("Tap «Reply» to answer. They see your member code, never your name."),
-    ]
-    return "\n".join(lines)
-
-
-def relay_to_group_text(view: CardView, text: str, repeat: bool) -> str:
-    lines = []
-    if repeat:
-        lines.append("🔁 " + _("(repeat) This message may have been posted before."))
-    lines += [
-        f"💬 <b>{view.code}</b> · " + _("{member} wrote:").format(member=html.escape(view.member)),
-        "",
-        "<blockquote>" + html.escape(text) + "</blockquote>",
-        "",
-        _("Reply to this message to answer."),
-    ]
-    return "\n".join(lines)
-
-
-def closed_text(network: str, code: str) -> str:
-    return _(
-        "✅ Your request {code} was closed by {network}. You can send a new request at any "
-        "time with /ask."
-    ).format(code=code, network=html.escape(network))
-
-
-def withdrawn_text(code: str) -> str:
-    return "↩️ " + _("{code}: withdrawn by the member.").format(code=code)
-
-
-def reminder_text(code: str, hours: int) -> str:
-    return "⏰ " + _(
-        "{code} has not been claimed for {hours} hours. Please claim it, or close it."
-    ).format(code=code, hours=hours)
-
-
-def alert_text(directory: Directory, params: dict[str, Any]) -> str:
-    reason = params.get("reason")
-    code = html.escape(str(params.get("code") or ""))
-    network_id = str(params.get("network") or "")
-    network = html.escape(network_label(directory, network_id)) if network_id else ""
-    error = html.escape(str(params.get("error") or ""))
-    if reason == "waiting":
-        return "⚠️ " + _(
-            "Request {code} for {network} is waiting: no staff group is set up for it, and "
-            "there is no fallback group. In a staff group, send /bind {id} (or /bind global)."
-        ).format(code=code, network=network, id=html.escape(network_id))
-    if reason == "refused":
-        return "⚠️ " + _(
-            "The bot cannot post in the group of {network} any more ({error}). Its requests "
-            "now go to the fallback group. Add the bot back and send /bind {id} there."
-        ).format(network=network, error=error, id=html.escape(network_id))
-    return "⚠️ " + _(
-        "A message for request {code} could not be delivered after {n} tries ({error}). It is "
-        "marked dead; send /bind in the right group to try the card again."
-    ).format(code=code or "—", n=int(params.get("n") or 0), error=error)
 
 
 async def stop_worker(task: asyncio.Task[None], grace: float = 5.0) -> None:

@@ -13,57 +13,44 @@ only when the member chose to share it, R24).
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 
-from aiogram.filters.callback_data import CallbackData
-from aiogram.types import InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
-from babel import Locale
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import event, select
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
 from bot.directory.model import Directory
-from bot.i18n import _, language_name
 from storage.crypto import Sealer
-from storage.models import Member, OutboxMessage, Referral, Relay, utcnow
+from storage.models import (
+    Destination,
+    Direction,
+    Member,
+    OutboxKind,
+    OutboxMessage,
+    Referral,
+    ReferralState,
+    Relay,
+    utcnow,
+)
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
 
 log = logging.getLogger(__name__)
 
-TEXT_LIMIT = 2000
-OPEN_STATES = frozenset({"queued", "waiting", "delivered", "claimed", "answered"})
-# What a member sees for each stored state.
-MEMBER_STATES = {
-    "queued": "waiting",
-    "waiting": "waiting",
-    "delivered": "delivered",
-    "claimed": "claimed",
-    "answered": "answered",
-    "closed": "closed",
-    "withdrawn": "withdrawn",
-}
-CARD_KINDS = ("card", "escalation")
-
-
-class CardAction(CallbackData, prefix="cd"):
-    """Claim ("c") or close ("x") on a card in a staff group; `r` is the referral code."""
-
-    op: str
-    r: str
-
-
-class RequestAction(CallbackData, prefix="rq"):
-    """A member's action on their own request: open, withdraw, delete, reply, list."""
-
-    op: str
-    r: str = ""
+REQUEST_TEXT_LIMIT = 2000
+OPEN_STATES = frozenset(
+    {
+        ReferralState.QUEUED,
+        ReferralState.WAITING,
+        ReferralState.DELIVERED,
+        ReferralState.CLAIMED,
+        ReferralState.ANSWERED,
+    }
+)
+CARD_KINDS = (OutboxKind.CARD, OutboxKind.ESCALATION)
 
 
 def ring_after_commit(session: AsyncSession, app: App) -> None:
@@ -127,158 +114,6 @@ def open_relay(sealer: Sealer | None, referral: Referral, relay: Relay) -> str |
         return None
 
 
-# -- names -------------------------------------------------------------------------------------
-
-
-@cache
-def _territory_names(lang: str) -> dict[str, str]:
-    return {str(k): str(v) for k, v in Locale.parse(lang).territories.items()}
-
-
-def country_label(code: str, lang: str) -> str:
-    return _territory_names(lang).get(code, code)
-
-
-def language_label(code: str, lang: str) -> str:
-    """'Spanish (Español)' for staff reading in English: both names, so either side can read it."""
-    foreign = str(Locale.parse(lang).languages.get(code, code))
-    native = language_name(code)
-    return foreign if foreign.lower() == native.lower() else f"{foreign} ({native})"
-
-
-def need_label(directory: Directory, need_id: str, lang: str) -> str:
-    need = directory.need(need_id)
-    return need.name(lang) if need is not None else need_id
-
-
-def network_label(directory: Directory, network_id: str) -> str:
-    network = directory.network(network_id)
-    return network.name if network is not None else network_id
-
-
-def pseudonym(public_id: str) -> str:
-    return _("Member {code}").format(code=public_id)
-
-
-# -- rendering ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CardView:
-    """Everything a card shows, in the staff's language (the deployment's default)."""
-
-    code: str
-    need: str
-    country: str
-    language: str
-    member: str
-    username: str | None
-    text: str | None
-    network: str
-    via_fallback: bool
-    state: str
-
-
-def card_view(
-    directory: Directory,
-    referral: Referral,
-    member: Member | None,
-    body: Body | None,
-    lang: str,
-    group_network: str | None = None,
-) -> CardView:
-    """`group_network`: the network whose group gets the card, when not yet recorded."""
-    routed = group_network or referral.group_network_id or referral.network_id
-    return CardView(
-        code=referral.code,
-        need=need_label(directory, referral.need, lang),
-        country=country_label(referral.country, lang),
-        language=language_label(referral.language, lang),
-        member=pseudonym(member.public_id) if member is not None else _("a former member"),
-        username=body.username if body is not None else None,
-        text=body.text if body is not None else None,
-        network=network_label(directory, referral.network_id),
-        via_fallback=routed != referral.network_id,
-        state=referral.state,
-    )
-
-
-def card_text(
-    view: CardView,
-    *,
-    repeat: bool = False,
-    claimed_by: str | None = None,
-    escalated_hours: int | None = None,
-) -> str:
-    lines: list[str] = []
-    if repeat:
-        lines.append("🔁 " + _("(repeat) This card may have been posted before."))
-    if escalated_hours is not None:
-        lines.append(
-            "⏫ "
-            + _("Escalated: unclaimed for {hours} hours in the group of {network}.").format(
-                hours=escalated_hours, network=html.escape(view.network)
-            )
-        )
-    lines.append("📨 <b>" + _("Request {code}").format(code=view.code) + "</b>")
-    lines.append(_("Need: {need}").format(need=html.escape(view.need)))
-    lines.append(_("Country: {country}").format(country=html.escape(view.country)))
-    lines.append(_("Language: {language}").format(language=html.escape(view.language)))
-    who = html.escape(view.member)
-    if view.username:
-        who += " (@" + html.escape(view.username) + ")"
-    lines.append(_("From: {member}").format(member=who))
-    if view.via_fallback:
-        lines.append(
-            _("For: {network} (its group is not set up, so it came here)").format(
-                network=html.escape(view.network)
-            )
-        )
-    if view.state == "withdrawn":
-        lines += ["", "↩️ <b>" + _("Withdrawn by the member.") + "</b>"]
-        return "\n".join(lines)
-    if view.state == "deleted":
-        lines += ["", "🗑 <b>" + _("Deleted by the member: the text is gone.") + "</b>"]
-        return "\n".join(lines)
-    if view.text is not None:
-        lines += ["", "<blockquote>" + html.escape(view.text) + "</blockquote>"]
-    lines.append("")
-    if view.state == "closed":
-        lines.append("✅ <b>" + _("Closed.") + "</b>")
-    else:
-        if claimed_by is not None:
-            lines.append("✋ " + _("Claimed by {name}.").format(name=html.escape(claimed_by)))
-        elif view.state in ("claimed", "answered"):
-            lines.append("✋ " + _("Claimed."))
-        lines.append(
-            _("Reply to this message to answer. The member sees the network's name, never yours.")
-        )
-    return "\n".join(lines)
-
-
-def card_markup(code: str, state: str) -> InlineKeyboardMarkup | None:
-    if state in ("closed", "withdrawn", "deleted"):
-        return None
-    kb = InlineKeyboardBuilder()
-    if state in ("queued", "waiting", "delivered"):
-        kb.button(text="✋ " + _("Claim"), callback_data=CardAction(op="c", r=code))
-    kb.button(text="✅ " + _("Close"), callback_data=CardAction(op="x", r=code))
-    kb.adjust(2)
-    return kb.as_markup()
-
-
-def member_state_label(state: str) -> str:
-    labels = {
-        "waiting": _("waiting"),
-        "delivered": _("delivered"),
-        "claimed": _("claimed"),
-        "answered": _("answered"),
-        "closed": _("closed"),
-        "withdrawn": _("withdrawn"),
-    }
-    return labels.get(MEMBER_STATES.get(state, state), state)
-
-
 # -- state changes -----------------------------------------------------------------------------
 
 
@@ -324,28 +159,43 @@ class Referrals:
                 language=language,
                 network_id=network.id,
                 body=seal_body(sealer, code, Body(text, username)),
-                state="queued",
+                state=ReferralState.QUEUED,
                 source_update_id=update_id,
             )
         )
         await self.outbox.enqueue(
-            f"card:{referral.id}", referral_id=referral.id, destination="network", kind="card"
+            f"card:{referral.id}",
+            referral_id=referral.id,
+            destination=Destination.NETWORK,
+            kind=OutboxKind.CARD,
         )
         return referral
 
     async def staff_reply(self, referral: Referral, text: str, update_id: int) -> bool:
         """Relay a staff member's reply to the member; False when it was relayed already."""
-        relayed = await self._relay(referral, text, update_id, "to_member", "member")
-        if relayed and referral.state in ("queued", "waiting", "delivered", "claimed"):
-            referral.state = "answered"
+        relayed = await self._relay(
+            referral, text, update_id, Direction.TO_MEMBER, Destination.MEMBER
+        )
+        if relayed and referral.state in (
+            ReferralState.QUEUED,
+            ReferralState.WAITING,
+            ReferralState.DELIVERED,
+            ReferralState.CLAIMED,
+        ):
+            referral.state = ReferralState.ANSWERED
         return relayed
 
     async def member_reply(self, referral: Referral, text: str, update_id: int) -> bool:
         """Relay a member's answer to the group, as a reply to the card."""
-        return await self._relay(referral, text, update_id, "to_group", "card")
+        return await self._relay(referral, text, update_id, Direction.TO_GROUP, Destination.CARD)
 
     async def _relay(
-        self, referral: Referral, text: str, update_id: int, direction: str, destination: str
+        self,
+        referral: Referral,
+        text: str,
+        update_id: int,
+        direction: Direction,
+        destination: Destination,
     ) -> bool:
         """Seal the text under the member's key and queue it; once per update (R3, R11)."""
         if await self.referrals.relay_by_update(update_id) is not None:
@@ -366,22 +216,29 @@ class Referrals:
             referral_id=referral.id,
             relay_id=relay.id,
             destination=destination,
-            kind="relay",
+            kind=OutboxKind.RELAY,
         )
         return True
 
     async def claim(self, referral: Referral, now: dt.datetime | None = None) -> bool:
-        if referral.state not in ("queued", "waiting", "delivered"):
+        if referral.state not in (
+            ReferralState.QUEUED,
+            ReferralState.WAITING,
+            ReferralState.DELIVERED,
+        ):
             return False
-        referral.state, referral.claimed_at = "claimed", now or utcnow()
+        referral.state, referral.claimed_at = ReferralState.CLAIMED, now or utcnow()
         return True
 
     async def close(self, referral: Referral, now: dt.datetime | None = None) -> bool:
         if referral.state not in OPEN_STATES:
             return False
-        referral.state, referral.closed_at = "closed", now or utcnow()
+        referral.state, referral.closed_at = ReferralState.CLOSED, now or utcnow()
         await self.outbox.enqueue(
-            f"closed:{referral.id}", referral_id=referral.id, destination="member", kind="closed"
+            f"closed:{referral.id}",
+            referral_id=referral.id,
+            destination=Destination.MEMBER,
+            kind=OutboxKind.CLOSED,
         )
         return True
 
@@ -392,16 +249,16 @@ class Referrals:
         await self.outbox.cancel(referral.id)
         if delete:
             await self.referrals.clear_texts(referral)
-            referral.state = "deleted"
+            referral.state = ReferralState.DELETED
         elif was_open:
-            referral.state = "withdrawn"
+            referral.state = ReferralState.WITHDRAWN
         posted = await self.posted_cards(referral.id)
         if was_open and posted:
             await self.outbox.enqueue(
                 f"withdrawn:{referral.id}",
                 referral_id=referral.id,
-                destination="card",
-                kind="withdrawn",
+                destination=Destination.CARD,
+                kind=OutboxKind.WITHDRAWN,
             )
         await self.enqueue_card_edits(referral, posted)
 
@@ -418,16 +275,7 @@ class Referrals:
         return len(referrals)
 
     async def posted_cards(self, referral_id: int) -> list[OutboxMessage]:
-        rows = await self.session.scalars(
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.referral_id == referral_id,
-                OutboxMessage.kind.in_(CARD_KINDS),
-                OutboxMessage.state == "sent",
-            )
-            .order_by(OutboxMessage.id)
-        )
-        return list(rows)
+        return await self.outbox.posted_cards(referral_id, CARD_KINDS)
 
     async def enqueue_card_edits(
         self, referral: Referral, cards: Iterable[OutboxMessage] | None = None
@@ -437,8 +285,8 @@ class Referrals:
             await self.outbox.enqueue(
                 f"edit:{card.id}:{referral.state}",
                 referral_id=referral.id,
-                destination="card",
-                kind="edit",
+                destination=Destination.CARD,
+                kind=OutboxKind.EDIT,
                 params=json.dumps({"card": card.id}),
             )
 

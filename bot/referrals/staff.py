@@ -18,7 +18,13 @@ import logging
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import CallbackQuery, Message, ReactionTypeEmoji, Update
+from aiogram.types import (
+    CallbackQuery,
+    InaccessibleMessage,
+    Message,
+    ReactionTypeEmoji,
+    Update,
+)
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,16 +32,9 @@ from bot.app import App
 from bot.config import Settings
 from bot.directory.model import GLOBAL, Directory
 from bot.i18n import _
-from bot.referrals.service import (
-    OPEN_STATES,
-    CardAction,
-    Referrals,
-    card_markup,
-    card_text,
-    card_view,
-    open_body,
-    ring_after_commit,
-)
+from bot.referrals.callbacks import CardAction, CardOp
+from bot.referrals.service import OPEN_STATES, Referrals, open_body, ring_after_commit
+from bot.referrals.texts import card_markup, card_text, card_view
 from bot.ui.screens import ack
 from storage.models import Member, Referral
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
@@ -151,8 +150,47 @@ async def staff_reply(
         )
 
 
-@router.callback_query(CardAction.filter())
-async def card_action(
+async def acted_on_card(
+    query: CallbackQuery, callback_data: CardAction, session: AsyncSession
+) -> tuple[Referral, InaccessibleMessage | Message] | None:
+    """The request on the card and the card, if this group serves it; None once answered."""
+    message = query.message
+    if message is None:
+        await ack(query)
+        return None
+    referral = await ReferralRepo(session).by_code(callback_data.r)
+    if referral is None or message.chat.id not in await serving_chats(session, referral):
+        log.warning("refused a card button from a group that does not serve the request")
+        await ack(query, _("This button does not work in this group."), alert=True)
+        return None
+    return referral, message
+
+
+async def refresh_cards(
+    message: InaccessibleMessage | Message,
+    session: AsyncSession,
+    app: App,
+    directory: Directory,
+    referral: Referral,
+    claimed_by: str | None = None,
+) -> None:
+    """Edit the pressed card now; other copies (an escalation) follow through the outbox."""
+    service = Referrals(session, app)
+    others = [
+        card
+        for card in await service.posted_cards(referral.id)
+        if (card.sent_chat_id, card.message_id) != (message.chat.id, message.message_id)
+    ]
+    await service.enqueue_card_edits(referral, others)
+    ring_after_commit(session, app)
+    text = await render_card(session, app, directory, referral, claimed_by=claimed_by)
+    if isinstance(message, Message):
+        with contextlib.suppress(TelegramAPIError):
+            await message.edit_text(text, reply_markup=card_markup(referral.code, referral.state))
+
+
+@router.callback_query(CardAction.filter(F.op == CardOp.CLAIM))
+async def claim_card(
     query: CallbackQuery,
     callback_data: CardAction,
     session: AsyncSession,
@@ -161,44 +199,37 @@ async def card_action(
     directory: Directory,
     i18n: I18n,
 ) -> None:
-    message = query.message
-    if message is None:
-        await ack(query)
-        return
     with i18n.use_locale(settings.default_language):
-        referral = await ReferralRepo(session).by_code(callback_data.r)
-        if referral is None or message.chat.id not in await serving_chats(session, referral):
-            log.warning("refused a card button from a group that does not serve the request")
-            await ack(query, _("This button does not work in this group."), alert=True)
+        if (found := await acted_on_card(query, callback_data, session)) is None:
             return
-        service = Referrals(session, app)
-        name: str | None = None
-        if callback_data.op == "c":
-            if not await service.claim(referral):
-                await ack(query, _("Already claimed, closed or withdrawn."))
-                return
-            name = query.from_user.first_name if query.from_user else None
-            await ack(query, _("Claimed."))
-        elif callback_data.op == "x":
-            if not await service.close(referral):
-                await ack(query, _("Already closed or withdrawn."))
-                return
-            await ack(query, _("Closed. The member is told."))
-        else:
-            await ack(query, _("This button does not work any more."))
+        referral, message = found
+        if not await Referrals(session, app).claim(referral):
+            await ack(query, _("Already claimed, closed or withdrawn."))
             return
-        # Other copies of the card (an escalation) follow through the outbox.
-        others = [
-            card
-            for card in await service.posted_cards(referral.id)
-            if (card.sent_chat_id, card.message_id) != (message.chat.id, message.message_id)
-        ]
-        await service.enqueue_card_edits(referral, others)
-        ring_after_commit(session, app)
-        text = await render_card(session, app, directory, referral, claimed_by=name)
-    if isinstance(message, Message):
-        with contextlib.suppress(TelegramAPIError):
-            await message.edit_text(text, reply_markup=card_markup(referral.code, referral.state))
+        await ack(query, _("Claimed."))
+        name = query.from_user.first_name if query.from_user else None
+        await refresh_cards(message, session, app, directory, referral, claimed_by=name)
+
+
+@router.callback_query(CardAction.filter(F.op == CardOp.CLOSE))
+async def close_card(
+    query: CallbackQuery,
+    callback_data: CardAction,
+    session: AsyncSession,
+    app: App,
+    settings: Settings,
+    directory: Directory,
+    i18n: I18n,
+) -> None:
+    with i18n.use_locale(settings.default_language):
+        if (found := await acted_on_card(query, callback_data, session)) is None:
+            return
+        referral, message = found
+        if not await Referrals(session, app).close(referral):
+            await ack(query, _("Already closed or withdrawn."))
+            return
+        await ack(query, _("Closed. The member is told."))
+        await refresh_cards(message, session, app, directory, referral)
 
 
 @router.callback_query()

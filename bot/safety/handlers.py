@@ -13,10 +13,9 @@ from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,8 +24,10 @@ from bot.config import Settings
 from bot.directory.law import Law
 from bot.directory.model import Directory
 from bot.i18n import _, ngettext
-from bot.referrals.service import RequestAction
-from bot.safety.service import Prefs, Safety, valid_pin
+from bot.referrals.callbacks import RequestAction, RequestOp
+from bot.safety.pin import check_pin, hash_pin, valid_pin
+from bot.safety.service import Prefs, Safety
+from bot.ui.callbacks import CheckUp, Discreet, DiscreetOp, PinMenu, PinOp
 from bot.ui.keyboards import (
     ClearChat,
     Menu,
@@ -35,7 +36,7 @@ from bot.ui.keyboards import (
     main_menu,
     menu_button,
 )
-from bot.ui.screens import ack, show
+from bot.ui.screens import ack, menu_text, show, stale_button
 from storage.models import Member, MemberSafety
 from storage.repositories import SafetyRepo
 
@@ -47,20 +48,6 @@ PIN_TRIES = 5
 PIN_LOCK = dt.timedelta(hours=1)
 # After the right PIN, "My requests" stays open this long (a phone taken later finds it locked).
 PIN_UNLOCKED = dt.timedelta(minutes=10)
-
-
-class CheckUp(CallbackData, prefix="cu"):
-    """A page of the privacy check-up; -1 skips the offer made with the welcome."""
-
-    page: int
-
-
-class Discreet(CallbackData, prefix="dm"):
-    op: str  # "show", "mode" (toggle discreet mode) or "protect" (toggle protect_content)
-
-
-class PinMenu(CallbackData, prefix="pn"):
-    op: str  # "show", "set" or "remove"
 
 
 class PinEntry(StatesGroup):
@@ -159,18 +146,6 @@ def checkup_screen(
     return f"<i>{html.escape(title)}</i>\n\n" + pages[page], kb.as_markup()
 
 
-def checkup_offer(text: str, markup: InlineKeyboardMarkup) -> tuple[str, InlineKeyboardMarkup]:
-    """The welcome for a first /start: the same text and menu, with the check-up offered."""
-    text += "\n\n" + _("New here? A one-minute privacy check-up shows how to stay safe here.")
-    offer = [
-        InlineKeyboardButton(
-            text="🛡 " + _("Privacy check-up (1 min)"), callback_data=CheckUp(page=0).pack()
-        ),
-        InlineKeyboardButton(text=_("Skip"), callback_data=CheckUp(page=-1).pack()),
-    ]
-    return text, InlineKeyboardMarkup(inline_keyboard=[offer, *markup.inline_keyboard])
-
-
 @router.message(Command("checkup"))
 async def cmd_checkup(
     message: Message,
@@ -184,7 +159,8 @@ async def cmd_checkup(
     await message.answer(text, reply_markup=markup)
 
 
-@router.callback_query(CheckUp.filter())
+# Page -1 ("Skip" under the first welcome) is the welcome's own: bot/core/start.py.
+@router.callback_query(CheckUp.filter(F.page >= 0))
 async def show_checkup(
     query: CallbackQuery,
     callback_data: CheckUp,
@@ -195,17 +171,9 @@ async def show_checkup(
 ) -> None:
     country = member.country if member is not None else None
     law = directory.law
-    if callback_data.page == -1:
-        # Skipped: the welcome stays, without the offer.
-        from bot.core.start import welcome_text
-
-        await show(query, welcome_text(settings), main_menu())
-        return
     pages = checkup_pages(settings, i18n.current_locale, law, country)
     if not 0 <= callback_data.page < len(pages):
-        await show(
-            query, _("This button does not work any more. Here is the main menu."), main_menu()
-        )
+        await stale_button(query)
         return
     text, markup = checkup_screen(settings, i18n.current_locale, callback_data.page, law, country)
     await show(query, text, markup)
@@ -300,13 +268,13 @@ def discreet_keyboard(row: MemberSafety | None) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(
         text=_("Turn discreet mode off") if discreet else "🕶 " + _("Turn discreet mode on"),
-        callback_data=Discreet(op="mode"),
+        callback_data=Discreet(op=DiscreetOp.MODE),
     )
     kb.button(
         text=_("Allow forwarding and saving")
         if protect
         else "🔒 " + _("Block forwarding and saving"),
-        callback_data=Discreet(op="protect"),
+        callback_data=Discreet(op=DiscreetOp.PROTECT),
     )
     kb.button(text="◀ " + _("Privacy"), callback_data=Menu(section="privacy"))
     kb.adjust(1)
@@ -315,10 +283,10 @@ def discreet_keyboard(row: MemberSafety | None) -> InlineKeyboardMarkup:
 
 
 async def _toggle(
-    member: Member, session: AsyncSession, safety: Safety, chat_id: int, what: str
+    member: Member, session: AsyncSession, safety: Safety, chat_id: int, what: DiscreetOp
 ) -> MemberSafety:
     row = await SafetyRepo(session).settings_to_change(member.id)
-    if what == "mode":
+    if what == DiscreetOp.MODE:
         row.discreet = not row.discreet
     else:
         row.protect = not row.protect
@@ -333,31 +301,33 @@ async def cmd_discreet(
 ) -> None:
     if member is None:
         return
-    row = await _toggle(member, session, safety, message.chat.id, "mode")
+    row = await _toggle(member, session, safety, message.chat.id, DiscreetOp.MODE)
     await message.answer(discreet_text(row), reply_markup=discreet_keyboard(row))
 
 
-@router.callback_query(Discreet.filter())
-async def change_discreet(
+@router.callback_query(Discreet.filter(F.op == DiscreetOp.SHOW))
+async def show_discreet(
+    query: CallbackQuery, member: Member | None, session: AsyncSession
+) -> None:
+    if member is None:
+        await stale_button(query)
+        return
+    row = await SafetyRepo(session).settings(member.id)
+    await show(query, discreet_text(row), discreet_keyboard(row))
+
+
+@router.callback_query(Discreet.filter(F.op.in_({DiscreetOp.MODE, DiscreetOp.PROTECT})))
+async def toggle_discreet(
     query: CallbackQuery,
     callback_data: Discreet,
     member: Member | None,
     session: AsyncSession,
     safety: Safety,
 ) -> None:
-    if (
-        member is None
-        or query.message is None
-        or callback_data.op not in ("show", "mode", "protect")
-    ):
-        await show(
-            query, _("This button does not work any more. Here is the main menu."), main_menu()
-        )
+    if member is None or query.message is None:
+        await stale_button(query)
         return
-    if callback_data.op == "show":
-        row = await SafetyRepo(session).settings(member.id)
-    else:
-        row = await _toggle(member, session, safety, query.message.chat.id, callback_data.op)
+    row = await _toggle(member, session, safety, query.message.chat.id, callback_data.op)
     await show(query, discreet_text(row), discreet_keyboard(row))
 
 
@@ -382,9 +352,9 @@ def pin_text(has_pin: bool) -> str:
 def pin_keyboard(has_pin: bool) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     if has_pin:
-        kb.button(text=_("Remove the PIN"), callback_data=PinMenu(op="remove"))
+        kb.button(text=_("Remove the PIN"), callback_data=PinMenu(op=PinOp.REMOVE))
     else:
-        kb.button(text="🔢 " + _("Set a PIN"), callback_data=PinMenu(op="set"))
+        kb.button(text="🔢 " + _("Set a PIN"), callback_data=PinMenu(op=PinOp.SET))
     kb.button(text="◀ " + _("Privacy"), callback_data=Menu(section="privacy"))
     kb.adjust(1)
     kb.row(menu_button())
@@ -412,7 +382,11 @@ async def _check(safety: Safety, member: Member, row: MemberSafety, pin: str) ->
     locked = locked_text(row, now)
     if locked is not None:
         return locked
-    if row.pin is not None and valid_pin(pin) and await safety.check_pin(member.id, pin, row.pin):
+    if (
+        row.pin is not None
+        and valid_pin(pin)
+        and await check_pin(safety.sealer, member.id, pin, row.pin)
+    ):
         row.pin_failures = 0
         return None
     row.pin_failures += 1
@@ -484,17 +458,15 @@ async def pin_menu(
     safety: Safety,
     state: FSMContext,
 ) -> None:
-    if member is None or callback_data.op not in ("show", "set", "remove"):
-        await show(
-            query, _("This button does not work any more. Here is the main menu."), main_menu()
-        )
+    if member is None:
+        await stale_button(query)
         return
     row = await SafetyRepo(session).settings(member.id)
     has_pin = row is not None and row.pin is not None
-    if callback_data.op == "set" and not has_pin:
+    if callback_data.op == PinOp.SET and not has_pin:
         await state.set_state(PinEntry.new)
         await show(query, pin_prompt(), back_to_menu())
-    elif callback_data.op == "remove" and has_pin and row is not None:
+    elif callback_data.op == PinOp.REMOVE and has_pin and row is not None:
         locked = locked_text(row, safety.clock())
         if locked is not None:
             await show(query, locked, back_to_menu())
@@ -557,7 +529,7 @@ async def pin_repeat(
         await message.answer(_("The two PINs were different. Type a new PIN of 4 to 8 digits."))
         return
     row = await SafetyRepo(session).settings_to_change(member.id)
-    row.pin = await safety.hash_pin(member.id, pin)
+    row.pin = await hash_pin(safety.sealer, member.id, pin)
     row.pin_failures, row.pin_locked_until, row.pin_unlocked_until = 0, None, None
     await state.clear()
     await message.answer(
@@ -618,10 +590,6 @@ async def pin_unlock(
     await message.answer(_("Unlocked."), reply_markup=kb.as_markup())
 
 
-def menu_text() -> str:
-    return _("What would you like to do?")
-
-
 # -- the PIN in front of "My requests" (bot/referrals/member.py)
 # Tried before the referrals router: with no PIN, or once unlocked, the update goes on to it.
 
@@ -634,7 +602,9 @@ async def guard_requests_command(
     safety: Safety,
     state: FSMContext,
 ) -> None:
-    if await pin_gate(message, member, session, safety, state, RequestAction(op="l").pack()):
+    if await pin_gate(
+        message, member, session, safety, state, RequestAction(op=RequestOp.LIST).pack()
+    ):
         raise SkipHandler
 
 

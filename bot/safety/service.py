@@ -1,4 +1,4 @@
-"""Member safety: "Clear this chat", discreet mode, the PIN, and the retention job.
+"""Member safety: "Clear this chat" and discreet mode (the PIN and retention live beside).
 
 Threat model, in short. Members may be sex workers where sex work is criminalised:
 - A phone in someone else's hands (a police stop, a partner). "Clear this chat" and /exit delete
@@ -22,12 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import html
 import logging
-import os
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
@@ -47,17 +44,20 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import Chat, Message, MessageEntity, MessageId, TelegramObject, Update
 from aiogram.utils.i18n import I18n
 from aiogram.utils.text_decorations import markdown_decoration
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import _
+from bot.telegram.html import CAPTION_LIMIT, TEXT_LIMIT, utf16_len
+from storage.db import checkpoint
 from storage.models import utcnow
-from storage.repositories import SafetyRepo
+from storage.repositories import (
+    SafetyRepo,
+)
 
 if TYPE_CHECKING:
     from bot.app import App
     from storage.crypto import Sealer
-    from storage.models import Member
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,6 @@ Clock = Callable[[], dt.datetime]
 # Telegram lets a bot delete messages in a private chat only while they are under 48 hours old.
 WINDOW = dt.timedelta(hours=48)
 DELETE_BATCH = 100
-TEXT_LIMIT, CAPTION_LIMIT = 4096, 1024
 # A setting changed on another instance reaches this one within this many seconds.
 PREFS_TTL = 10.0
 MAX_CACHED = 10_000
@@ -161,7 +160,7 @@ class Safety:
     async def _truncate_wal(self) -> None:
         try:
             async with self.sessions() as session:
-                await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+                await checkpoint(session)
         except Exception as exc:  # best effort: the daily purge checkpoints again
             log.info("checkpoint failed: %s", type(exc).__name__)
 
@@ -240,36 +239,6 @@ class Safety:
                     changes |= _with_first_line(bot, method, key, entities, line, limit)
         return method.model_copy(update=changes) if changes else method
 
-    # -- PIN -----------------------------------------------------------------------------------
-    async def hash_pin(self, member_id: int, pin: str) -> bytes:
-        salt = secrets.token_bytes(16)
-        digest = await asyncio.to_thread(_scrypt, pin, salt)
-        return self.sealer.seal(salt + digest, _pin_aad(member_id))
-
-    async def check_pin(self, member_id: int, pin: str, stored: bytes) -> bool:
-        try:
-            opened = self.sealer.open(stored, _pin_aad(member_id))
-        except Exception:  # a row moved to another member, or the master key changed
-            return False
-        digest = await asyncio.to_thread(_scrypt, pin, opened[:16])
-        return secrets.compare_digest(digest, opened[16:])
-
-
-def _pin_aad(member_id: int) -> bytes:
-    return b"pin:%d" % member_id
-
-
-def _scrypt(pin: str, salt: bytes) -> bytes:
-    # 16 MiB and ~50 ms per try: slow for guessing, still quick for one member.
-    return hashlib.scrypt(pin.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
-
-
-PIN_RE = re.compile(r"^[0-9]{4,8}$")  # ASCII digits only: \d takes any script's
-
-
-def valid_pin(text: str | None) -> bool:
-    return bool(text) and PIN_RE.match((text or "").strip()) is not None
-
 
 async def _delete(bot: Bot, chat_id: int, ids: Sequence[int]) -> bool:
     for attempt in range(2):
@@ -290,7 +259,7 @@ async def _delete(bot: Bot, chat_id: int, ids: Sequence[int]) -> bool:
 def _plain_length(text: str, parse_mode: str | None) -> int:
     if parse_mode == "HTML":
         text = html.unescape(re.sub(r"<[^>]*>", "", text))
-    return len(text.encode("utf-16-le")) // 2
+    return utf16_len(text)
 
 
 def _with_first_line(
@@ -319,7 +288,7 @@ def _with_first_line(
         return {}
     if text.startswith(prefix):  # a feature re-sent a text that already has it
         return {}
-    added = len((line + "\n\n").encode("utf-16-le")) // 2
+    added = utf16_len(line + "\n\n")
     if _plain_length(text, parse_mode) + added > limit:
         return {}  # delivering the message matters more than its first line
     changes: dict[str, Any] = {key: prefix + text}
@@ -425,161 +394,3 @@ def install(bot: Bot, app: App) -> Safety:
 async def close(app: App) -> None:
     with contextlib.suppress(Exception):
         await app.safety.close()
-
-
-# -- /forget ---------------------------------------------------------------------------------
-
-
-async def forget_member(
-    app: App, session: AsyncSession, bot: Bot, member: Member, chat_id: int
-) -> None:
-    """Erase a member in the update's transaction: what it keeps, their key, their chat.
-
-    Their referrals stay as tombstones (code, need, country; no member, no text) so networks
-    are told "withdrawn by the member"; destroying the data key shreds every text sealed
-    with it, including copies in backups of the main database (see storage/keystore.py).
-    """
-    from sqlalchemy import update
-
-    from bot.referrals.service import Referrals, ring_after_commit
-    from storage.models import OutboxMessage
-    from storage.repositories import MemberRepo
-
-    safety = app.safety
-    await safety.clear_chat(bot, session, member.id, chat_id)
-    # Withdraws and erases their referrals (networks are told), and destroys their data key.
-    if await Referrals(session, app).forget_member(member.id):
-        ring_after_commit(session, app)
-    # Delivered messages remember the chat they went to: for a member, their Telegram id.
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.chat_id == member.telegram_id, OutboxMessage.state.in_(OWED))
-        .values(state="cancelled")
-    )
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.sent_chat_id == member.telegram_id)
-        .values(sent_chat_id=None, message_id=None)
-    )
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.chat_id == member.telegram_id)
-        .values(chat_id=None)
-    )
-    repo = SafetyRepo(session)
-    await repo.drop_sightings(member.id)
-    await repo.drop_settings(member.id)
-    await MemberRepo(session).delete(member)
-    safety.forget(chat_id)
-    safety.checkpoint_soon(session)
-
-
-# -- retention ---------------------------------------------------------------------------------
-
-PURGE_EVERY = dt.timedelta(days=1)
-PURGE_LEASE = "retention"
-# Handled updates keep only a bare update_id, one day, to drop repeats (their payload is cleared
-# the moment they are handled); anything never handled goes after a week (R26).
-INBOX_REPEATS = dt.timedelta(days=1)
-INBOX_MAX = dt.timedelta(days=7)
-# A key younger than this may belong to a member whose first transaction is still running.
-ORPHAN_KEY_AGE = dt.timedelta(days=1)
-TERMINAL_STATES = ("closed", "withdrawn", "deleted")
-OWED = ("pending", "waiting")
-
-
-async def purge(app: App, now: dt.datetime | None = None) -> dict[str, int]:
-    """One retention pass; safe to repeat and to run on several instances at once."""
-    from sqlalchemy import delete, exists, select, update
-
-    from storage.models import InboxUpdate, Member, OutboxMessage, Referral, Relay
-
-    now = now or utcnow()
-    counts: dict[str, int] = {}
-
-    def rows(result: Any) -> int:
-        return int(getattr(result, "rowcount", 0) or 0)
-
-    async with app.sessions.begin() as session:
-        counts["message_ids"] = await SafetyRepo(session).purge_sightings(now - WINDOW)
-        counts["inbox"] = rows(
-            await session.execute(
-                delete(InboxUpdate).where(
-                    (
-                        InboxUpdate.handled_at.is_not(None)
-                        & (InboxUpdate.handled_at < now - INBOX_REPEATS)
-                    )
-                    | (InboxUpdate.received_at < now - INBOX_MAX)
-                )
-            )
-        )
-        # Withdrawn and deleted requests carry no closing date: their clock starts now.
-        await session.execute(
-            update(Referral)
-            .where(Referral.state.in_(TERMINAL_STATES), Referral.closed_at.is_(None))
-            .values(closed_at=now)
-        )
-        counts["referrals"] = rows(
-            await session.execute(
-                delete(Referral).where(
-                    Referral.state.in_(TERMINAL_STATES),
-                    Referral.closed_at < now - dt.timedelta(days=app.settings.retention_days),
-                )
-            )
-        )
-        # A relayed text is needed only until it is delivered (or given up on).
-        delivered = select(OutboxMessage.id).where(
-            OutboxMessage.relay_id == Relay.id,
-            OutboxMessage.state.in_(("sent", "dead", "cancelled")),
-        )
-        counts["relay_texts"] = rows(
-            await session.execute(
-                update(Relay).where(Relay.body.is_not(None), exists(delivered)).values(body=None)
-            )
-        )
-        known = set(await session.scalars(select(Member.id)))
-    if app.settings.is_sqlite:
-        async with app.sessions() as session:
-            await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-    counts["orphan_keys"] = 0
-    if app.keystore is not None:
-        for member_id in await app.keystore.members(created_before=now - ORPHAN_KEY_AGE):
-            if member_id not in known:
-                await app.keystore.destroy(member_id)
-                counts["orphan_keys"] += 1
-    return counts
-
-
-async def purge_if_due(
-    app: App, holder: str, now: dt.datetime | None = None
-) -> dict[str, int] | None:
-    """Run the daily pass unless some instance has run it in the last day (a lease row)."""
-    from storage.repositories import LeaseRepo
-
-    async with app.sessions.begin() as session:
-        if not await LeaseRepo(session).acquire(PURGE_LEASE, holder, PURGE_EVERY):
-            return None
-    counts = await purge(app, now)
-    # Counts only: nothing here names a member.
-    log.info("retention pass: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    return counts
-
-
-def instance_name() -> str:
-    return f"{os.getpid()}-{secrets.token_hex(4)}"
-
-
-async def retention_loop(app: App, stop: asyncio.Event, check_every: float = 3600.0) -> None:
-    """In the bot process: try every hour; the lease lets one instance a day do the work."""
-    holder = instance_name()
-    last_run = -float("inf")
-    while not stop.is_set():
-        # The lease is ours again at once after our own run: only our clock holds us back.
-        if time.monotonic() - last_run >= PURGE_EVERY.total_seconds():
-            try:
-                if await purge_if_due(app, holder) is not None:
-                    last_run = time.monotonic()
-            except Exception as exc:
-                log.warning("retention pass failed (%s); trying again later", type(exc).__name__)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=check_every)

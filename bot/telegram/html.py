@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+from aiogram.utils.formatting import sizeof
+
 ALLOWED_TAGS = {
     "b": set(),
     "strong": set(),
@@ -27,6 +29,7 @@ ALLOWED_TAGS = {
     "tg-emoji": {"emoji-id"},
 }
 TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
 
 
 class EntityError(ValueError):
@@ -93,4 +96,5 @@ def parse_html(text: str) -> str:
 
 
 def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+    """Telegram counts text length in UTF-16 code units; aiogram ships the count."""
+    return int(sizeof(text))

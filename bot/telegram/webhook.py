@@ -22,11 +22,11 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 from aiohttp import web
 from pydantic import ValidationError
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import App
 from bot.telegram.intake import Intake
+from storage import db
 from storage.models import utcnow
 from storage.repositories import InboxRepo, LeaseRepo
 
@@ -74,7 +74,7 @@ class WebhookServer:
         healthy = True
         try:
             async with self.app.sessions() as session:
-                await session.execute(text("SELECT 1"))
+                await db.ping(session)
                 count, oldest = await InboxRepo(session).backlog()
             report["database"] = "ok"
             report["inbox_backlog"] = count

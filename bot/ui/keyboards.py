@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -56,3 +58,19 @@ def languages(current: str | None) -> InlineKeyboardMarkup:
     kb.adjust(2)
     kb.row(menu_button())
     return kb.as_markup()
+
+
+def pager(
+    page: int,
+    pages: int,
+    to: Callable[[int], CallbackData],
+    back: str = "◀",
+    more: str = "▶",
+) -> list[InlineKeyboardButton]:
+    """Previous and next buttons for page `page` of `pages` (none on a single page)."""
+    nav = []
+    if page > 0:
+        nav.append(InlineKeyboardButton(text=back, callback_data=to(page - 1).pack()))
+    if page < pages - 1:
+        nav.append(InlineKeyboardButton(text=more, callback_data=to(page + 1).pack()))
+    return nav

@@ -7,6 +7,9 @@ import logging
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InaccessibleMessage, InlineKeyboardMarkup, Message
 
+from bot.i18n import _
+from bot.ui.keyboards import main_menu
+
 log = logging.getLogger(__name__)
 
 
@@ -43,3 +46,22 @@ async def show(
             target.from_user.id, text, reply_markup=markup
         )
     return await target.answer(text, reply_markup=markup)
+
+
+def menu_text() -> str:
+    return _("What would you like to do?")
+
+
+async def stale_button(target: Message | CallbackQuery) -> None:
+    """A button from an old message, or forged data: never trust it, just lead back."""
+    await show(
+        target, _("This button does not work any more. Here is the main menu."), main_menu()
+    )
+
+
+async def unknown_command(message: Message) -> None:
+    """The same answer for an unknown command and for one this member may not use."""
+    await message.answer(
+        _("I don't know that command. Send /help to see what I can do."),
+        reply_markup=main_menu(),
+    )

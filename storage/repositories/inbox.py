@@ -63,11 +63,12 @@ class InboxRepo:
             .values(attempts=InboxUpdate.attempts + 1)
         )
 
-    async def purge_handled(self, older_than: dt.timedelta = dt.timedelta(days=1)) -> int:
+    async def purge(self, handled_before: dt.datetime, received_before: dt.datetime) -> int:
+        """Handled updates (a bare update_id kept to drop repeats) and any never handled."""
         result = await self.session.execute(
             delete(InboxUpdate).where(
-                InboxUpdate.handled_at.is_not(None),
-                InboxUpdate.handled_at < utcnow() - older_than,
+                (InboxUpdate.handled_at.is_not(None) & (InboxUpdate.handled_at < handled_before))
+                | (InboxUpdate.received_at < received_before)
             )
         )
         return int(getattr(result, "rowcount", 0) or 0)

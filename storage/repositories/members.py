@@ -56,3 +56,6 @@ class MemberRepo:
     async def delete(self, member: Member) -> None:
         await self.session.delete(member)
         await self.session.flush()
+
+    async def all_ids(self) -> set[int]:
+        return set(await self.session.scalars(select(Member.id)))

@@ -6,13 +6,16 @@ import datetime as dt
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     NetworkGroup,
+    OutboxKind,
     OutboxMessage,
+    OutboxState,
     Referral,
+    ReferralState,
     Relay,
     utcnow,
 )
@@ -39,6 +42,15 @@ class GroupRepo:
     async def active_chat(self, network_id: str) -> int | None:
         group = await self.get(network_id)
         return group.chat_id if group is not None and group.active else None
+
+    async def is_live(self, chat_id: int) -> bool:
+        """Whether the chat is still the active group of some bound network."""
+        live = await self.session.scalar(
+            select(func.count())
+            .select_from(NetworkGroup)
+            .where(NetworkGroup.chat_id == chat_id, NetworkGroup.active.is_(True))
+        )
+        return bool(live)
 
     async def bind(self, network_id: str, chat_id: int) -> None:
         group = await self.get(network_id)
@@ -111,14 +123,14 @@ class ReferralRepo:
             select(Referral).where(
                 Referral.code == code,
                 Referral.member_id == member_id,
-                Referral.state != "deleted",
+                Referral.state != ReferralState.DELETED,
             )
         )
 
     async def list_of_member(self, member_id: int, limit: int = 20) -> Sequence[Referral]:
         rows = await self.session.scalars(
             select(Referral)
-            .where(Referral.member_id == member_id, Referral.state != "deleted")
+            .where(Referral.member_id == member_id, Referral.state != ReferralState.DELETED)
             .order_by(Referral.id.desc())
             .limit(limit)
         )
@@ -136,7 +148,7 @@ class ReferralRepo:
         rows = await self.session.scalars(
             select(Referral)
             .where(
-                Referral.state == "delivered",
+                Referral.state == ReferralState.DELIVERED,
                 Referral.delivered_at.is_not(None),
                 Referral.delivered_at <= before,
                 stamp.is_(None),
@@ -145,6 +157,42 @@ class ReferralRepo:
             .limit(limit)
         )
         return rows.all()
+
+    async def others_waiting(self, referral_id: int) -> int:
+        """Referrals other than this one that wait for a group."""
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(Referral)
+            .where(Referral.state == ReferralState.WAITING, Referral.id != referral_id)
+        )
+        return int(count or 0)
+
+    async def stamp_closed(self, states: Sequence[str], now: dt.datetime) -> None:
+        """Give finished referrals without a closing date one: their retention clock starts."""
+        await self.session.execute(
+            update(Referral)
+            .where(Referral.state.in_(states), Referral.closed_at.is_(None))
+            .values(closed_at=now)
+        )
+
+    async def purge_closed(self, states: Sequence[str], before: dt.datetime) -> int:
+        result = await self.session.execute(
+            delete(Referral).where(Referral.state.in_(states), Referral.closed_at < before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def drop_relay_text(self, relay_id: int) -> None:
+        await self.session.execute(update(Relay).where(Relay.id == relay_id).values(body=None))
+
+    async def drop_delivered_relay_texts(self, done_states: Sequence[str]) -> int:
+        """A relayed text is needed only until it is delivered (or given up on)."""
+        delivered = select(OutboxMessage.id).where(
+            OutboxMessage.relay_id == Relay.id, OutboxMessage.state.in_(done_states)
+        )
+        result = await self.session.execute(
+            update(Relay).where(Relay.body.is_not(None), exists(delivered)).values(body=None)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def relay_by_update(self, update_id: int) -> Relay | None:
         return await self.session.scalar(select(Relay).where(Relay.source_update_id == update_id))
@@ -190,7 +238,7 @@ class OutboxRepo:
         single writer lock, so a row another worker leased meanwhile is not taken again.
         """
         due = (
-            OutboxMessage.state == "pending",
+            OutboxMessage.state == OutboxState.PENDING,
             OutboxMessage.next_attempt_at <= now,
             or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
         )
@@ -230,7 +278,9 @@ class OutboxRepo:
 
     async def next_due(self) -> dt.datetime | None:
         return await self.session.scalar(
-            select(func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.state == "pending")
+            select(func.min(OutboxMessage.next_attempt_at)).where(
+                OutboxMessage.state == OutboxState.PENDING
+            )
         )
 
     async def card_of(self, referral_id: int) -> OutboxMessage | None:
@@ -239,11 +289,40 @@ class OutboxRepo:
             select(OutboxMessage)
             .where(
                 OutboxMessage.referral_id == referral_id,
-                OutboxMessage.kind == "card",
-                OutboxMessage.state == "sent",
+                OutboxMessage.kind == OutboxKind.CARD,
+                OutboxMessage.state == OutboxState.SENT,
             )
             .order_by(OutboxMessage.id)
             .limit(1)
+        )
+
+    async def posted_cards(self, referral_id: int, kinds: Sequence[str]) -> list[OutboxMessage]:
+        rows = await self.session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.referral_id == referral_id,
+                OutboxMessage.kind.in_(kinds),
+                OutboxMessage.state == OutboxState.SENT,
+            )
+            .order_by(OutboxMessage.id)
+        )
+        return list(rows)
+
+    async def forget_chat(self, chat_id: int, owed: Sequence[str]) -> None:
+        """A forgotten member: messages owed to their chat are cancelled, and no row keeps
+        their Telegram id (delivered messages remember the chat they went to)."""
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.chat_id == chat_id, OutboxMessage.state.in_(owed))
+            .values(state=OutboxState.CANCELLED)
+        )
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.sent_chat_id == chat_id)
+            .values(sent_chat_id=None, message_id=None)
+        )
+        await self.session.execute(
+            update(OutboxMessage).where(OutboxMessage.chat_id == chat_id).values(chat_id=None)
         )
 
     async def posted(self, chat_id: int, message_id: int) -> OutboxMessage | None:
@@ -257,11 +336,11 @@ class OutboxRepo:
     async def cancel(self, referral_id: int, kinds: Sequence[str] | None = None) -> int:
         query = update(OutboxMessage).where(
             OutboxMessage.referral_id == referral_id,
-            OutboxMessage.state.in_(("pending", "waiting")),
+            OutboxMessage.state.in_((OutboxState.PENDING, OutboxState.WAITING)),
         )
         if kinds is not None:
             query = query.where(OutboxMessage.kind.in_(kinds))
-        result = await self.session.execute(query.values(state="cancelled"))
+        result = await self.session.execute(query.values(state=OutboxState.CANCELLED))
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def wake_waiting(self, now: dt.datetime) -> int:
@@ -269,17 +348,17 @@ class OutboxRepo:
         result = await self.session.execute(
             update(OutboxMessage)
             .where(
-                (OutboxMessage.state == "waiting")
+                (OutboxMessage.state == OutboxState.WAITING)
                 | (
-                    (OutboxMessage.state == "dead")
-                    & OutboxMessage.kind.in_(("card", "escalation"))
+                    (OutboxMessage.state == OutboxState.DEAD)
+                    & OutboxMessage.kind.in_((OutboxKind.CARD, OutboxKind.ESCALATION))
                 )
             )
-            .values(state="pending", next_attempt_at=now, failures=0)
+            .values(state=OutboxState.PENDING, next_attempt_at=now, failures=0)
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def count(self, state: str) -> int:
+    async def count(self, state: OutboxState) -> int:
         return int(
             await self.session.scalar(
                 select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state == state)

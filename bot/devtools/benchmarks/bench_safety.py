@@ -11,7 +11,9 @@ from aiogram import Bot
 from bot.app import App, create_app
 from bot.devtools.benchmarks import Result, bench_settings, local_bot, summary, timed_async
 from bot.devtools.localapi import FakeTelegram
-from bot.safety.service import Prefs, install, purge
+from bot.safety.pin import check_pin, hash_pin
+from bot.safety.retention import purge
+from bot.safety.service import Prefs, install
 from storage.models import InboxUpdate, Member, MessageSighting, utcnow
 from storage.repositories import SafetyRepo
 
@@ -95,9 +97,8 @@ async def exit_and_purge(app: App) -> list[Result]:
 
 
 async def pins(app: App) -> list[Result]:
-    safety = app.safety
-    stored = await safety.hash_pin(1, "482913")
-    samples = await timed_async(lambda: safety.check_pin(1, "482913", stored), 20)
+    stored = await hash_pin(app.sealer, 1, "482913")
+    samples = await timed_async(lambda: check_pin(app.sealer, 1, "482913", stored), 20)
     return summary("PIN check (scrypt n=2^14, in a thread)", samples)
 
 
