@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     flood_limit: int = Field(default=20, ge=0)
     # /exit's "Chat cleared" is itself a tell on an inspected phone: it deletes itself (I1).
     exit_leaves_no_trace: bool = True
+    # A shared location lists services within this distance, or in the member's own country.
+    nearest_max_km: int = Field(default=300, gt=0, le=5000)
 
     @field_validator("bot_token")
     @classmethod

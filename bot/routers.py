@@ -7,6 +7,7 @@ from aiogram import Router
 from bot.core import errors, fallback, language, privacy, start
 from bot.directory import countries
 from bot.directory import handlers as services
+from bot.directory import law_handlers as law
 from bot.guides import handlers as guides
 from bot.referrals import binding, member, staff
 from bot.safety import handlers as safety
@@ -22,6 +23,7 @@ def routers() -> list[Router]:
         member.router,  # /ask, /requests; early so its text steps win over other features
         countries.router,  # the shared country picker (services, network, ask)
         services.router,
+        law.router,  # /law, /now and the law card
         guides.router,  # before start: it answers /start g-<slug> deep links
         start.router,
         language.router,

@@ -69,8 +69,7 @@ def test_region_of() -> None:
 
 def service(
     ident: str,
-    verified: dt.date = dt.date(2026, 1, 1),
-    led: bool = False,
+    checked: dt.date | None = None,
     lat: float | None = None,
     lon: float | None = None,
     country: str = "KE",
@@ -84,11 +83,13 @@ def service(
         lat=lat,
         lon=lon,
         needs=needs,
-        publicly_sex_worker_led=led,
         languages=("en",),
         contacts=Contacts(),
-        vetted_by=GLOBAL,
-        last_verified=verified,
+        listed_by=GLOBAL,
+        source="https://example.org/members",
+        source_seen=dt.date(2026, 1, 1),
+        checked_by=GLOBAL if checked else None,
+        checked_on=checked,
     )
 
 
@@ -99,21 +100,21 @@ def small(services: list[Service]) -> Directory:
     return Directory.build([world], [network], needs, services)
 
 
-def test_community_led_first_then_most_recently_verified() -> None:
-    """Ordering: publicly community-led services first, then by last_verified, newest first."""
+def test_checked_first_then_by_name() -> None:
+    """Ordering: entries a network checked first (most recent first), then by name."""
     directory = small(
         [
-            service("old", dt.date(2025, 1, 1)),
-            service("new", dt.date(2026, 3, 1)),
-            service("led-old", dt.date(2024, 1, 1), led=True),
-            service("led-new", dt.date(2026, 2, 1), led=True),
-            service("other-need", dt.date(2026, 5, 1), needs=("hiv",)),
-            service("elsewhere", dt.date(2026, 5, 1), country="UG"),
+            service("beta"),
+            service("alpha"),
+            service("checked-old", dt.date(2024, 1, 1)),
+            service("checked-new", dt.date(2026, 2, 1)),
+            service("other-need", needs=("hiv",)),
+            service("elsewhere", country="UG"),
         ]
     )
     ids = [s.id for s in directory.services("KE", "legal-help")]
-    assert ids == ["led-new", "led-old", "new", "old"]
-    assert [s.id for s in directory.services("KE")][-1] == "old"
+    assert ids == ["checked-new", "checked-old", "alpha", "beta"]
+    assert [s.id for s in directory.services("KE")][-1] == "other-need"
     assert {s.id for s in directory.services(need="hiv")} == {"other-need"}
     assert directory.services("FR") == []
 
@@ -203,3 +204,42 @@ def test_missing_files_are_reported(tmp_path: Path) -> None:
     assert ("networks.yaml", "file is missing") in messages
     assert ("needs.yaml", "file is missing") in messages
     assert ("services", "folder is missing") in messages
+
+
+TWO_NETWORKS = """- id: otherwise
+  name: Otherwise Network
+  region: east
+  countries: [RU]
+  also_countries: [KG]
+  languages: [en]
+  website: https://otherwise.example.org
+  description:
+    en: Another network with members in the east.
+"""
+
+
+def with_second_network(tmp_path: Path, also: str = "[KG]") -> Path:
+    root = broken_copy("valid", tmp_path)
+    networks = root / "networks.yaml"
+    text = networks.read_text(encoding="utf-8")
+    extra = TWO_NETWORKS.replace("[KG]", also)
+    networks.write_text(text.replace("networks:\n", "networks:\n" + extra, 1), encoding="utf-8")
+    return root
+
+
+def test_a_country_covered_by_two_networks_offers_both(tmp_path: Path) -> None:
+    """`also_countries`: KG routes to eastnet, and the member may choose Otherwise too."""
+    directory = load(with_second_network(tmp_path), TODAY)
+    assert [n.id for n in directory.networks_for("KG")] == ["eastnet", "otherwise"]
+    assert [n.id for n in directory.networks_for("RU")] == ["otherwise"]
+    assert [n.id for n in directory.networks_for("KE")] == [GLOBAL]
+
+
+def test_a_choice_needs_another_network_to_choose_from(tmp_path: Path) -> None:
+    """also_countries naming a country no other network routes is an error, at its line."""
+    root = with_second_network(tmp_path, also="[UA]")
+    problems = [str(p.message) for p in check(root, TODAY)]
+    assert any("also_countries UA is routed to no other network" in p for p in problems)
+    root = with_second_network(tmp_path / "2", also="[RU]")
+    problems = [str(p.message) for p in check(root, TODAY)]
+    assert any("in both `countries` and `also_countries`" in p for p in problems)

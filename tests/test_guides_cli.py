@@ -17,7 +17,7 @@ GUIDES = PROJECT_ROOT / "guides"
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "guides"
 # The directory's files share the folder; a fixture borrows the seed's so that only the guide
 # problem it stages is reported.
-DIRECTORY_FILES = ("networks.yaml", "needs.yaml", "services")
+DIRECTORY_FILES = ("networks.yaml", "needs.yaml", "services", "law")
 
 EXPECTED = {
     "bad-yaml": "rights-guide/guide.yaml:2: invalid YAML: while parsing a flow sequence",

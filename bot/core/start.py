@@ -23,7 +23,7 @@ def welcome_text(settings: Settings) -> str:
         "Hello! This is <b>{org}</b>.\n\n"
         "Here you can:\n"
         "• read short guides on rights, health, safety and work;\n"
-        "• find rights-based services that work with sex workers;\n"
+        "• find organisations listed by sex worker networks, and the law where you are;\n"
         "• send a private request to a regional network.\n\n"
         "I never ask for your real name, phone number or documents. Choose an option below."
     ).format(org=html.escape(settings.org_name))

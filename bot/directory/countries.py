@@ -67,9 +67,13 @@ router = Router(name=__name__)
 
 Event = Message | CallbackQuery
 Consumer = Callable[[Event, str, dict[str, Any]], Awaitable[None]]
+ExtraButtons = Callable[[], list[InlineKeyboardButton]]
 PURPOSE_RE = re.compile(r"^[a-z]{1,8}$")
 PAGE_SIZE = 16  # 8 rows of 2: long names stay readable, no keyboard scrolls off a phone screen
 PURPOSE_KEY = "country_purpose"
+# Places with no permanent civilian population (or a few dozen people): routing keeps them, but
+# they only lengthen the pickers (tour [22]). Typing the name still finds them.
+NOT_IN_PICKERS = frozenset({"IO", "GS", "PN", "CC"})
 DECLINED_KEY = "country_not_saved"
 
 # Common names CLDR (and so Babel) lacks: official short forms, older names, abbreviations.
@@ -125,7 +129,15 @@ def current_language() -> str:
 @cache
 def _territories(lang: str) -> dict[str, str]:
     names = Locale.parse(lang).territories
-    return {code: str(names.get(code, code)) for code in country_codes()}
+    return {code: _tidy(str(names.get(code, code))) for code in country_codes()}
+
+
+def _tidy(name: str) -> str:
+    """CLDR's "Congo - Kinshasa" reads as a typo in a button: "Congo (Kinshasa)"."""
+    if " - " not in name:
+        return name
+    head, tail = name.split(" - ", 1)
+    return f"{head} ({tail})"
 
 
 def country_name(code: str, lang: str | None = None) -> str:
@@ -285,6 +297,7 @@ _consumers: dict[str, Consumer] = {}
 # Purposes whose next screen offers "Remember it" as a button (`keep_button`) instead of the
 # question stopping the flow: text typed next is then never taken for an answer to it.
 _keeps_inline: set[str] = set()
+_extras: dict[str, ExtraButtons] = {}
 
 
 def country_chosen(purpose: str, *, keep_inline: bool = False) -> Callable[[Consumer], Consumer]:
@@ -316,6 +329,16 @@ def keep_button(
     )
 
 
+def picker_buttons(purpose: str) -> Callable[[ExtraButtons], ExtraButtons]:
+    """Register buttons shown above the regions for `purpose` (e.g. "what to do now")."""
+
+    def register(factory: ExtraButtons) -> ExtraButtons:
+        _extras[purpose] = factory
+        return factory
+
+    return register
+
+
 def _valid(purpose: str, code: str | None = None) -> bool:
     return purpose in _consumers and (code is None or code in country_codes())
 
@@ -331,6 +354,9 @@ def regions_keyboard(
         kb.button(
             text="📍 " + country_name(saved, lang), callback_data=CountryPick(p=purpose, c=saved)
         )
+    if purpose in _extras:
+        for extra in _extras[purpose]():
+            kb.add(extra)
     for region in directory.regions:
         kb.button(text=region.name(lang), callback_data=CountryRegion(p=purpose, r=region.id))
     if saved:
@@ -359,7 +385,7 @@ def countries_keyboard(
     region = directory.region(region_id)
     if region is None:
         return None
-    codes = sorted_countries(region.countries, lang)
+    codes = sorted_countries(region.countries - NOT_IN_PICKERS, lang)
     pages = max(1, math.ceil(len(codes) / PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
     kb = InlineKeyboardBuilder()
@@ -586,4 +612,13 @@ async def type_country(
         text = _(
             "I could not find that country. Please check the spelling, or choose from the list."
         )
+        # Never a dead end: the global network answers from anywhere.
+        network = directory.global_network
+        text += (
+            "\n\n"
+            + _("The global network can help:")
+            + f"\n<b>{html.escape(network.name)}</b>\n{html.escape(network.description(lang))}"
+        )
+        if network.website:
+            kb.row(InlineKeyboardButton(text="🌐 " + _("Website"), url=network.website))
     await message.answer(text, reply_markup=kb.as_markup())

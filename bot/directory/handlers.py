@@ -7,9 +7,11 @@ or logged, and the member's location message is removed from the chat afterwards
 
 from __future__ import annotations
 
+import asyncio
 import html
 import math
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -19,9 +21,12 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from babel import Locale
+from babel.dates import format_date
 from babel.lists import format_list
 from babel.numbers import format_decimal
 
+from bot.config import Settings
+from bot.directory.callbacks import NeedMenu, ServicePage
 from bot.directory.countries import (
     CountryRegion,
     ask_country,
@@ -29,7 +34,16 @@ from bot.directory.countries import (
     country_name,
     current_language,
 )
-from bot.directory.model import GLOBAL, Directory, Network, Service, country_codes
+from bot.directory.geo import country_at
+from bot.directory.law_handlers import LawCountry, after_violence_button, risk_text
+from bot.directory.model import (
+    GLOBAL,
+    OWN_SITE,
+    Directory,
+    Network,
+    Service,
+    country_codes,
+)
 from bot.i18n import _, ngettext
 from bot.ui.callbacks import AskAbout
 from bot.ui.keyboards import Menu, menu_button, pager
@@ -40,18 +54,8 @@ router = Router(name=__name__)
 
 PAGE_SIZE = 3  # cards per message: a few fit well under Telegram's 4096 characters
 ALL = "all"
-FAR_KM = 1000  # beyond this the nearest services are shown, but called far away
+VIOLENCE = "violence-response"  # the need shown with "what to do now"
 BUTTON_NAME = 28
-
-
-class ServicePage(CallbackData, prefix="sv"):
-    c: str  # country
-    n: str  # need id, or "all"
-    p: int = 0  # page
-
-
-class NeedMenu(CallbackData, prefix="sn"):
-    c: str
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -77,7 +81,7 @@ def distance_text(km: float, lang: str) -> str:
 
 
 def card(service: Service, directory: Directory, lang: str, km: float | None = None) -> str:
-    """One service as HTML. Its sex worker-led status is never shown (it only orders lists)."""
+    """One service as HTML, with where its entry comes from."""
     lines = [f"<b>{html.escape(service.name)}</b>"]
     place = ", ".join(p for p in (service.city, country_name(service.country, lang)) if p)
     if km is not None:
@@ -95,6 +99,7 @@ def card(service: Service, directory: Directory, lang: str, km: float | None = N
         lines.append("✅ " + _("Offers: {needs}").format(needs=html.escape("; ".join(offers))))
     if note := service.note(lang):
         lines.append(html.escape(note))
+    lines.append("ℹ️ " + html.escape(provenance(service, directory, lang)))
     contacts = service.contacts
     if contacts.email:
         lines.append("✉️ " + _("Email: {email}").format(email=html.escape(contacts.email)))
@@ -103,6 +108,35 @@ def card(service: Service, directory: Directory, lang: str, km: float | None = N
     if contacts.hours:
         lines.append("🕒 " + _("Hours: {hours}").format(hours=html.escape(contacts.hours)))
     return "\n".join(lines)
+
+
+def lister_name(directory: Directory, lister: str) -> str:
+    found = directory.lister(lister)
+    return found if isinstance(found, str) else found.name
+
+
+def provenance(service: Service, directory: Directory, lang: str) -> str:
+    """Where the entry comes from, plainly; never that it was vetted (issue 13, point 2)."""
+    lister = directory.lister(service.listed_by)
+    if isinstance(lister, Network) and lister.id == GLOBAL:
+        said = _("Listed as a member of the global network.")
+    elif service.listed_by == OWN_SITE:
+        said = _("From its own website.")
+    else:
+        said = _("Listed by {network}.").format(network=lister_name(directory, service.listed_by))
+    if service.checked_by and service.checked_on:
+        said += " " + _("Checked by {network} on {date}.").format(
+            network=lister_name(directory, service.checked_by),
+            date=format_date(service.checked_on, format="long", locale=lang),
+        )
+    site = (urlsplit(service.source).hostname or "").removeprefix("www.")
+    return (
+        said
+        + " "
+        + _("Source: {site} (read on {date}).").format(
+            site=site, date=format_date(service.source_seen, format="long", locale=lang)
+        )
+    )
 
 
 def contact_buttons(kb: InlineKeyboardBuilder, services: list[Service]) -> None:
@@ -115,26 +149,41 @@ def contact_buttons(kb: InlineKeyboardBuilder, services: list[Service]) -> None:
         kb.attach(row)
 
 
-def network_card(network: Network, country: str | None, lang: str) -> str:
-    if network.id == GLOBAL:
-        if country:
-            head = _("No regional network covers {country}. The global network can help:").format(
-                country=html.escape(country_name(country, lang))
+def network_card(networks: list[Network], country: str | None, lang: str) -> str:
+    """The network(s) for a country, with a line saying why it is this one."""
+    where = html.escape(country_name(country, lang)) if country else ""
+    first = networks[0]
+    if len(networks) > 1:
+        head = _(
+            "More than one regional network has members in {country}. Choose the one you prefer:"
+        ).format(country=where)
+    elif first.id != GLOBAL:
+        head = _("Your regional network:")
+    else:
+        head = _("The global network can help:")
+    blocks = [
+        f"<b>{html.escape(n.name)}</b>\n{html.escape(n.description(lang))}" for n in networks
+    ]
+    text = head + "\n\n" + "\n\n".join(blocks)
+    if country and len(networks) == 1:
+        if first.id == GLOBAL:
+            why = _(
+                "Why: no regional network shows members in {country} on its public pages, so "
+                "the global network's secretariat is your contact."
             )
         else:
-            head = _("The global network can help:")
-    else:
-        head = _("Your regional network:")
-    return (
-        f"{head}\n\n<b>{html.escape(network.name)}</b>\n{html.escape(network.description(lang))}"
-    )
+            why = _("Why: it is the regional network with member organisations in {country}.")
+        text += "\n\n<i>" + why.format(country=where) + "</i>"
+    return text
 
 
 def network_buttons(
-    kb: InlineKeyboardBuilder, network: Network, country: str | None = None
+    kb: InlineKeyboardBuilder, networks: list[Network], country: str | None = None
 ) -> None:
-    if network.website:
-        kb.button(text="🌐 " + _("Website"), url=network.website)
+    for network in networks:
+        if network.website:
+            label = _("Website") if len(networks) == 1 else short(network.name)
+            kb.button(text="🌐 " + label, url=network.website)
     # The country is known here: "Ask a network" does not ask for it again (tour finding 15).
     ask = AskAbout(c=country) if country else Menu(section="ask")
     kb.button(text="✉️ " + _("Ask a network"), callback_data=ask)
@@ -187,12 +236,15 @@ def needs_screen(
             text=_("All listed services ({count})").format(count=total),
             callback_data=ServicePage(c=country, n=ALL),
         )
+    kb.button(text="⚖️ " + _("The law here"), callback_data=LawCountry(c=country))
     kb.button(text="↩ " + _("Another country"), callback_data=CountryRegion(p="services"))
     kb.adjust(1)
     kb.row(menu_button())
     text = _("<b>{country}</b>\n\nWhat do you need?").format(
         country=html.escape(country_name(country, lang))
     )
+    if notice := risk_text(directory.law, country, lang):
+        text += "\n\n" + notice
     return text, kb.as_markup()
 
 
@@ -232,16 +284,25 @@ async def show_matches(
     what = html.escape(need.name(lang)) if need else None
     back = NeedMenu(c=country)
     kb = InlineKeyboardBuilder()
+    violence = need is not None and need.id == VIOLENCE
+    if violence:
+        label, data = after_violence_button(country)
+        kb.row(button(label, data))
     if not matches:
-        network = directory.network_for(country)
+        networks = directory.networks_for(country)
+        title = f"<b>{what}</b> · {where}" if what else f"<b>{where}</b>"
         if what:
-            head = _("No services for <b>{need}</b> in <b>{country}</b> are listed yet.")
+            sentence = _("No organisation offering this is listed in this country yet.")
         else:
-            head = _("No services in <b>{country}</b> are listed yet.")
-        text = (
-            head.format(need=what, country=where) + "\n\n" + network_card(network, country, lang)
-        )
-        network_buttons(kb, network, country)
+            sentence = _("No organisations in this country are listed yet.")
+        text = title + "\n" + sentence + "\n\n" + network_card(networks, country, lang)
+        network_buttons(kb, networks, country)
+        total = len(directory.services(country))
+        if what and total:
+            kb.button(
+                text=_("All listed services ({count})").format(count=total),
+                callback_data=ServicePage(c=country, n=ALL),
+            )
         kb.button(text="↩ " + _("Other needs"), callback_data=back)
         kb.adjust(1)
         kb.row(menu_button())
@@ -276,12 +337,22 @@ async def show_matches(
 
 
 @router.message(F.location)
-async def nearest_services(message: Message, directory: Directory) -> None:
+async def nearest_services(
+    message: Message, directory: Directory, settings: Settings, member: Member | None
+) -> None:
     # Read the coordinates once; never log them, store them, or pass them on.
     location = message.location
     assert location is not None
-    found = directory.nearest(location.latitude, location.longitude, limit=PAGE_SIZE + 2)
+    lat, lon = location.latitude, location.longitude
     del location
+    found = directory.nearest(lat, lon, limit=PAGE_SIZE + 2)
+    # The first call reads GeoNames' towns (a second or two): off the event loop.
+    here = await asyncio.to_thread(country_at, lat, lon)
+    del lat, lon
+    saved = member.country if member is not None and member.country in country_codes() else None
+    near = [
+        (s, km) for s, km in found if km <= settings.nearest_max_km or s.country in (here, saved)
+    ][: PAGE_SIZE + 2]
     try:
         # A pin on someone's screen says where they are: take it out of the chat.
         await message.delete()
@@ -290,22 +361,46 @@ async def nearest_services(message: Message, directory: Directory) -> None:
         removed = False
     lang = current_language()
     kb = InlineKeyboardBuilder()
-    if not found:
-        text = _("No services with a location are listed yet. Choose your country instead.")
-    else:
-        if found[0][1] > FAR_KM:
-            head = _("No listed service is near you. These are the nearest ones:")
-        else:
-            head = _("The nearest services to the location you shared:")
-        cards = "\n\n".join(card(s, directory, lang, km) for s, km in found)
+    country = here or saved
+    if near:
+        head = _("The nearest services to the location you shared:")
+        cards = "\n\n".join(card(s, directory, lang, km) for s, km in near)
         text = f"<b>{head}</b>\n\n{cards}"
-        contact_buttons(kb, [s for s, _km in found])
+        contact_buttons(kb, [s for s, _km in near])
+    else:
+        far = format_decimal(settings.nearest_max_km, locale=lang)
+        if here is None:
+            head = _(
+                "I could not tell which country this location is in (it may be at sea). No "
+                "service is listed within {distance} km of it."
+            ).format(distance=far)
+        else:
+            head = _(
+                "No service is listed within {distance} km of the location you shared."
+            ).format(distance=far)
+        networks = directory.networks_for(country)
+        text = f"<b>{head}</b>\n\n" + network_card(networks, country, lang)
+        network_buttons(kb, networks)
+        if country is not None:
+            total = len(directory.services(country))
+            name = country_name(country, lang)
+            if total:
+                kb.button(
+                    text=_("Services in {country} ({count})").format(country=name, count=total),
+                    callback_data=ServicePage(c=country, n=ALL),
+                )
+            else:
+                text += "\n\n" + _("No organisations in {country} are listed yet.").format(
+                    country=html.escape(name)
+                )
+        kb.adjust(1)
     note = _("Your location was used for this answer only and is not stored.")
     if removed:
         note += " " + _("I removed it from this chat.")
     text += "\n\n<i>" + note + "</i>"
     kb.row(button("🧭 " + _("Choose a country"), CountryRegion(p="services")))
-    kb.row(button("✉️ " + _("Ask a network"), Menu(section="ask")))
+    if near:
+        kb.row(button("✉️ " + _("Ask a network"), Menu(section="ask")))
     kb.row(menu_button())
     await message.answer(text, reply_markup=kb.as_markup())
 
@@ -317,14 +412,14 @@ async def show_network(
     target: Message | CallbackQuery, directory: Directory, country: str
 ) -> None:
     lang = current_language()
-    network = directory.network_for(country)
+    networks = directory.networks_for(country)
     kb = InlineKeyboardBuilder()
-    network_buttons(kb, network, country)
+    network_buttons(kb, networks, country)
     kb.button(text="↩ " + _("Another country"), callback_data=CountryRegion(p="network"))
     kb.adjust(1)
     kb.row(menu_button())
-    text = network_card(network, country, lang)
-    if network.id != GLOBAL:  # the global card names the country already
+    text = network_card(networks, country, lang)
+    if networks[0].id != GLOBAL:  # the global card names the country already
         where = "<b>" + html.escape(country_name(country, lang)) + "</b>"
         # Says which country a typed name was taken for (tour finding 15).
         text = _("Country: {country}").format(country=where) + "\n\n" + text

@@ -4,19 +4,24 @@ Loaded from `guides/networks.yaml`, `guides/needs.yaml` and `guides/services/<re
 frozen dataclasses. `check(guides_dir)` returns every problem as `path:line: message` (it backs
 `python -m bot guides check`); `load(guides_dir)` returns a `Directory` or raises `ContentError`.
 
-Routing: country -> region -> the network whose list holds the country, else the `global` entry.
-`publicly_sex_worker_led` only orders results: the network keeps that status private, and so does
-the bot, so nothing here renders it.
+Routing: country -> region -> the network whose list holds the country, else the `global` entry;
+a network's `also_countries` are countries routed elsewhere where it has members too, so the
+member chooses.
+
+Provenance, never a claim of vetting: `listed_by` says whose public list (or the organisation's
+own site) an entry comes from, `source`/`source_seen` the page and the day it was read, and
+`checked_by`/`checked_on` are set only when a network has actually checked an entry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import heapq
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,27 @@ import yaml
 from babel import Locale
 
 from bot.config import LANGUAGES
+from bot.directory.law import (
+    ACTIVITIES,
+    ACTIVITY,
+    AFTER_VIOLENCE_FILE,
+    AS_OF_RE,
+    CARD_FIELDS,
+    CATEGORIES,
+    HIV,
+    LAW_DIR,
+    MAX_AFTER_VIOLENCE,
+    MAX_CARD_NOTE,
+    MAX_RISK_TEXT,
+    RISKS_FILE,
+    SPECIAL_FILES,
+    VOCABULARY_FILE,
+    Law,
+    LawCard,
+    Notice,
+    consistent,
+)
+from bot.directory.law import REVIEW as LAW_REVIEW
 from bot.problems import ContentError, Problem
 
 GLOBAL = "global"
@@ -55,17 +81,26 @@ SERVICE_FIELDS = frozenset(
         "lat",
         "lon",
         "needs",
-        "publicly_sex_worker_led",
         "languages",
         "contacts",
-        "vetted_by",
-        "last_verified",
+        "listed_by",
+        "source",
+        "source_seen",
+        "checked_by",
+        "checked_on",
         "note",
+        "review",
     }
 )
+# Whose public list an entry comes from: a network id from networks.yaml, a lister that
+# networks.yaml's `listers` map names (to a network id, or to a name), or the organisation's own
+# site. No organisation's name is written in the code (see test_privacy_branding).
+OWN_SITE = "own-site"
+REVIEW = ("draft", "reviewed")
 CONTACT_FIELDS = frozenset({"website", "telegram", "email", "phone", "hours"})
 NETWORK_FIELDS = frozenset(
-    {"id", "name", "region", "countries", "languages", "website", "description"}
+    {"id", "name", "region", "countries", "also_countries", "languages", "website"}
+    | {"description"}
 )
 REGION_FIELDS = frozenset({"id", "name", "countries"})
 
@@ -118,6 +153,8 @@ class Network:
     languages: tuple[str, ...]
     website: str | None
     descriptions: Mapping[str, str]
+    # Countries another network routes to, where this one has members too: the member chooses.
+    also_countries: frozenset[str] = frozenset()
 
     def description(self, lang: str) -> str:
         return pick(self.descriptions, lang)
@@ -154,12 +191,14 @@ class Service:
     lat: float | None
     lon: float | None
     needs: tuple[str, ...]
-    # Ordering only; never shown (see the module docstring).
-    publicly_sex_worker_led: bool
     languages: tuple[str, ...]
     contacts: Contacts
-    vetted_by: str
-    last_verified: dt.date
+    listed_by: str
+    source: str
+    source_seen: dt.date
+    review: str = "draft"
+    checked_by: str | None = None
+    checked_on: dt.date | None = None
     notes: Mapping[str, str] = field(default_factory=dict)
 
     def note(self, lang: str) -> str:
@@ -170,9 +209,10 @@ class Service:
         return self.lat is not None and self.lon is not None
 
 
-def ranking(service: Service) -> tuple[bool, int, str]:
-    """Community-led first, then the most recently verified, then by name."""
-    return (not service.publicly_sex_worker_led, -service.last_verified.toordinal(), service.name)
+def ranking(service: Service) -> tuple[int, str]:
+    """Entries a network has checked first (the most recent first), then by name."""
+    checked = service.checked_on.toordinal() if service.checked_on else 0
+    return (-checked, service.name.casefold())
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -255,6 +295,9 @@ class Directory:
     _by_country: Mapping[str, tuple[Service, ...]] = field(repr=False, compare=False)
     _located: tuple[Service, ...] = field(repr=False, compare=False)
     _index: SphereIndex = field(repr=False, compare=False)
+    law: Law = field(default_factory=Law)
+    # `listed_by` values besides network ids: lister id -> a network id, or a display name.
+    listers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -304,11 +347,22 @@ class Directory:
             return self.global_network
         return self._network_of.get(country) or self.global_network
 
+    def networks_for(self, country: str | None) -> list[Network]:
+        """The network a country routes to, then any other that also has members there."""
+        first = self.network_for(country)
+        others = [n for n in self.networks if country in n.also_countries and n is not first]
+        return [first, *others]
+
+    def lister(self, lister_id: str) -> Network | str:
+        """The network behind a `listed_by`/`checked_by` value, else the lister's name."""
+        target = self.listers.get(lister_id, lister_id)
+        return self.network(target) or target
+
     def need(self, need_id: str) -> Need | None:
         return next((n for n in self.needs if n.id == need_id), None)
 
     def services(self, country: str | None = None, need: str | None = None) -> list[Service]:
-        """Matching services, community-led first, then the most recently verified."""
+        """Matching services: checked ones first, then by name."""
         pool = self.all_services if country is None else self._by_country.get(country, ())
         return [s for s in pool if need is None or need in s.needs]
 
@@ -391,6 +445,7 @@ class Checker:
     """Collects problems while turning the YAML files into the model."""
 
     def __init__(self, guides_dir: Path, today: dt.date | None = None) -> None:
+        self.listers: dict[str, str] = {}
         self.root = guides_dir
         self.today = today or dt.date.today()
         self.problems: list[Problem] = []
@@ -569,7 +624,27 @@ class Checker:
             return [], []
         regions = self.regions(data)
         networks = self.network_entries(data, {r.id: r for r in regions})
+        self.listers = self.lister_map(data, {n.id for n in networks})
         return regions, networks
+
+    def lister_map(self, data: LineDict, network_ids: set[str]) -> dict[str, str]:
+        value = data.get("listers", {})
+        line = line_of(data, "listers", data.line)
+        if not isinstance(value, dict):
+            self.add(line, "`listers` must map lister ids to a network id or a name")
+            return {}
+        out: dict[str, str] = {}
+        for key, target in value.items():
+            where = line_of(value, key, line)
+            if not isinstance(key, str) or not SLUG_RE.match(key) or key in network_ids:
+                self.add(
+                    where, f"lister id {key!r} must be lowercase-with-dashes, not a network id"
+                )
+            elif not isinstance(target, str) or not target.strip():
+                self.add(where, f"lister {key!r} must name a network id or an organisation")
+            else:
+                out[key] = target.strip()
+        return out
 
     def entries(self, data: LineDict, key: str) -> list[LineDict]:
         value = data.get(key)
@@ -637,6 +712,14 @@ class Checker:
                     self.add(line, f"country {code} is outside the network's region {region.id}")
                 elif region_id == GLOBAL:
                     self.add(line, "the global entry lists no countries: it takes all the rest")
+            also = self.countries(entry, "also_countries") if "also_countries" in entry else []
+            for code, line in also:
+                if code in {c for c, _ in codes}:
+                    self.add(line, f"country {code} is in both `countries` and `also_countries`")
+                elif region is not None and code not in region.countries:
+                    self.add(line, f"country {code} is outside the network's region {region.id}")
+                elif region_id == GLOBAL:
+                    self.add(line, "the global entry lists no countries: it takes all the rest")
             languages = self.languages(entry)
             website = entry.get("website")
             if website is not None:
@@ -652,7 +735,15 @@ class Checker:
                         languages,
                         website,
                         descriptions,
+                        frozenset(c for c, _ in also),
                     )
+                )
+        for network in out:
+            for code in sorted(network.also_countries - set(where)):
+                self.add(
+                    line_of(data, "networks"),
+                    f"{network.id}: also_countries {code} is routed to no other network, so "
+                    "there is no choice to offer: list it in `countries`",
                 )
         if not any(n.id == GLOBAL for n in out) and "networks" in data:
             self.add(
@@ -719,21 +810,31 @@ class Checker:
         city = self.text(entry, "city", required=False)
         lat, lon = self.coordinates(entry)
         needs = self.service_needs(entry, need_ids)
-        led = entry.get("publicly_sex_worker_led", False)
-        if not isinstance(led, bool):
-            self.add(line_of(entry, "publicly_sex_worker_led"), "must be true or false")
         languages = self.languages(entry)
         contacts = self.contacts(entry)
-        vetted_by = entry.get("vetted_by")
-        if vetted_by is None:
-            self.add(entry.line, "`vetted_by` is missing (the id of the network that vetted it)")
-        elif vetted_by not in network_ids:
-            self.add(line_of(entry, "vetted_by"), f"vetted_by: unknown network {vetted_by!r}")
-        verified = self.last_verified(entry)
+        listed_by = entry.get("listed_by")
+        if listed_by is None:
+            self.add(entry.line, "`listed_by` is missing (whose public list it comes from)")
+        elif listed_by not in (known := sorted({*network_ids, *self.listers, OWN_SITE})):
+            self.add(
+                line_of(entry, "listed_by"),
+                f"listed_by: unknown value {listed_by!r} (one of {', '.join(known)})",
+            )
+        source = entry.get("source")
+        if source is None:
+            self.add(entry.line, "`source` is missing (the public page this entry came from)")
+        else:
+            source = self.url(source, line_of(entry, "source"), "source")
+        read_on = self.date(entry, "source_seen", "the date the source was read")
+        review = entry.get("review", "draft")
+        if review not in REVIEW:
+            self.add(line_of(entry, "review"), f"review {review!r} must be draft or reviewed")
+        checked_by, checked_on = self.checked(entry, network_ids)
         notes = self.translations(entry, "note", required=False, limit=MAX_NOTE)
         if len(self.problems) > before:
             return None
-        assert ident and name and isinstance(country, str) and verified is not None
+        assert ident and name and isinstance(country, str) and read_on is not None
+        assert isinstance(listed_by, str) and isinstance(source, str)
         return Service(
             id=ident,
             name=name,
@@ -742,13 +843,33 @@ class Checker:
             lat=lat,
             lon=lon,
             needs=needs,
-            publicly_sex_worker_led=bool(led),
             languages=languages,
             contacts=contacts,
-            vetted_by=str(vetted_by),
-            last_verified=verified,
+            listed_by=listed_by,
+            source=source,
+            source_seen=read_on,
+            review=str(review),
+            checked_by=checked_by,
+            checked_on=checked_on,
             notes=notes,
         )
+
+    def checked(self, entry: LineDict, network_ids: set[str]) -> tuple[str | None, dt.date | None]:
+        """`checked_by` + `checked_on`: both or neither; only a network really checks."""
+        by = entry.get("checked_by")
+        on = self.date(entry, "checked_on", "", required=False)
+        if by is None and "checked_on" in entry:
+            self.add(line_of(entry, "checked_on"), "`checked_on` without `checked_by`")
+        if by is None:
+            return None, None
+        if by not in network_ids:
+            self.add(line_of(entry, "checked_by"), f"checked_by: unknown network {by!r}")
+        if "checked_on" not in entry:
+            self.add(
+                line_of(entry, "checked_by"),
+                "`checked_by` without `checked_on` (the date the network checked it)",
+            )
+        return str(by), on
 
     def coordinates(self, entry: LineDict) -> tuple[float | None, float | None]:
         out: list[float | None] = []
@@ -823,19 +944,225 @@ class Checker:
                 found[key] = raw
         return Contacts(**found)
 
-    def last_verified(self, entry: LineDict) -> dt.date | None:
-        value = entry.get("last_verified")
+    def date(self, entry: LineDict, key: str, what: str, required: bool = True) -> dt.date | None:
+        value = entry.get(key)
         if value is None:
-            self.add(entry.line, "`last_verified` is missing (the date it was last checked)")
+            if required:
+                self.add(entry.line, f"`{key}` is missing ({what})")
             return None
-        line = line_of(entry, "last_verified")
+        line = line_of(entry, key)
+        if isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value)
+            except ValueError:
+                self.add(line, f"{key} {value!r} must be a date like 2026-01-31")
+                return None
         if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-            self.add(line, f"last_verified {value!r} must be a date like 2026-01-31")
+            self.add(line, f"{key} {value!r} must be a date like 2026-01-31")
             return None
         if value > self.today:
-            self.add(line, f"last_verified {value.isoformat()} is in the future")
+            self.add(line, f"{key} {value.isoformat()} is in the future")
             return None
         return value
+
+
+# -- checking guides/law/ -------------------------------------------------------------------
+
+
+def check_law(checker: Checker, network_names: list[str] | None = None) -> Law:
+    """Read guides/law/ with the directory's checker (it collects `path:line` problems)."""
+    folder: Path = checker.root / LAW_DIR
+    if not folder.is_dir():
+        checker.path = folder
+        checker.add(1, "folder is missing (law cards, risks.yaml, after-violence.yaml)")
+        return Law()
+
+    def source_list(entry: LineDict) -> tuple[str, ...]:
+        value = entry.get("source")
+        line = line_of(entry, "source", entry.line)
+        if value is None:
+            checker.add(entry.line, "`source` is missing (the public page this came from)")
+            return ()
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            checker.add(line, "`source` must name at least one URL")
+        found = []
+        for i, item in enumerate(items):
+            where = line_of(value, i, line) if isinstance(value, list) else line
+            url = checker.url(item, where, "source")
+            if url:
+                found.append(url)
+        return tuple(found)
+
+    def choice(entry: LineDict, key: str, allowed: tuple[str, ...]) -> str | None:
+        value = entry.get(key)
+        if value is None:
+            checker.add(entry.line, f"`{key}` is missing (one of {', '.join(allowed)})")
+            return None
+        if value not in allowed:
+            checker.add(
+                line_of(entry, key), f"`{key}` {value!r} is not one of {', '.join(allowed)}"
+            )
+            return None
+        return str(value)
+
+    def seen_date(entry: LineDict) -> dt.date | None:
+        value = entry.get("source_seen")
+        if value is None:
+            checker.add(entry.line, "`source_seen` is missing (the date the source was read)")
+            return None
+        line = line_of(entry, "source_seen")
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = dt.date.fromisoformat(value)
+        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+            checker.add(line, f"source_seen {value!r} must be a date like 2026-01-31")
+            return None
+        if value > checker.today:
+            checker.add(line, f"source_seen {value.isoformat()} is in the future")
+            return None
+        return value
+
+    def first_lines_neutral(texts: Mapping[str, str], line: int, key: str) -> None:
+        # A lock screen shows a message's first two lines: they must be a neutral heading.
+        for lang, text in texts.items():
+            head = "\n".join(text.splitlines()[:2]).casefold()
+            names = [n.casefold() for n in network_names or [] if len(n) > 2]
+            if any(word in head for word in ("sex work", "escort", "prostitut", *names)):
+                checker.add(
+                    line,
+                    f"`{key}.{lang}`: the first two lines must not name sex work or a network",
+                )
+
+    def notice(entry: object, line: int, key: str, limit: int) -> Notice | None:
+        if not isinstance(entry, LineDict):
+            checker.add(line, f"`{key}` must be a mapping with `source` and `text`")
+            return None
+        allowed = {"source", "source_seen", "text", "hide_sharing", "review"}
+        for name in entry:
+            if name not in allowed:
+                checker.add(line_of(entry, name), f"unknown field {name!r} in {key}")
+        hide = entry.get("hide_sharing", False)
+        if not isinstance(hide, bool):
+            checker.add(line_of(entry, "hide_sharing"), "`hide_sharing` must be true or false")
+            hide = False
+        sources = source_list(entry)
+        texts = checker.translations(entry, "text", limit=limit)
+        missing = [lang for lang in LANGUAGES if lang not in texts]
+        if texts and missing:
+            checker.add(line_of(entry, "text"), f"`text` lacks {', '.join(missing)}")
+        first_lines_neutral(texts, line_of(entry, "text", line), "text")
+        return Notice(texts, sources, hide)
+
+    # vocabulary.yaml
+    labels: dict[str, dict[str, dict[str, str]]] = {}
+    data = checker.read(folder / VOCABULARY_FILE)
+    wanted = {
+        "category": CATEGORIES,
+        "activity": ACTIVITY,
+        "hiv": HIV,
+        "field": (*ACTIVITIES, "hiv"),
+    }
+    if isinstance(data, LineDict):
+        for group, values in wanted.items():
+            section = data.get(group)
+            if not isinstance(section, LineDict):
+                checker.add(line_of(data, group, data.line), f"`{group}` labels are missing")
+                continue
+            labels[group] = {}
+            for value in values:
+                if value not in section:
+                    checker.add(section.line, f"no label for {group} value {value!r}")
+                    continue
+                labels[group][value] = checker.texts(
+                    section[value], line_of(section, value), f"{group}.{value}"
+                )
+    elif data is not None:
+        checker.add(start_line(data, 1), "vocabulary.yaml must map groups to labels")
+
+    # <CC>.yaml
+    cards: dict[str, LawCard] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name in SPECIAL_FILES:
+            continue
+        entry = checker.read(path)
+        if entry is None:
+            continue
+        if not isinstance(entry, LineDict):
+            checker.add(start_line(entry, 1), "a law card must be a mapping")
+            continue
+        before = len(checker.problems)
+        checker.unknown_fields(entry, CARD_FIELDS, "a law card")
+        code = entry.get("country")
+        if code is None:
+            checker.add(entry.line, "`country` is missing")
+        elif checker.country_code(code, line_of(entry, "country")) and code != path.stem:
+            checker.add(line_of(entry, "country"), f"country {code} in a file named {path.name}")
+        category = choice(entry, "category", CATEGORIES)
+        acts = [choice(entry, key, ACTIVITY) for key in ACTIVITIES]
+        hiv = choice(entry, "hiv", HIV)
+        review = choice(entry, "review", LAW_REVIEW)
+        as_of = entry.get("as_of")
+        if as_of is None:
+            checker.add(entry.line, "`as_of` is missing (the date of the information)")
+        elif not AS_OF_RE.match(str(as_of)):
+            checker.add(line_of(entry, "as_of"), f"as_of {as_of!r} must be YYYY or YYYY-MM")
+        sources = source_list(entry)
+        seen = seen_date(entry)
+        notes = checker.translations(entry, "note", required=False, limit=MAX_CARD_NOTE)
+        selling = acts[0]
+        if category and selling and not consistent(category, selling, acts[1], acts[2]):
+            checker.add(
+                line_of(entry, "category"),
+                f"category {category!r} does not follow from selling {selling!r}, buying "
+                f"{acts[1]!r} and third_parties {acts[2]!r} (see guides/law/README.txt)",
+            )
+        if len(checker.problems) > before:
+            continue
+        assert category and hiv and review and seen and all(acts) and isinstance(code, str)
+        cards[code] = LawCard(
+            code,
+            category,
+            str(acts[0]),
+            str(acts[1]),
+            str(acts[2]),
+            hiv,
+            str(as_of),
+            sources,
+            seen,
+            notes,
+            review,
+        )
+
+    # risks.yaml
+    general: Notice | None = None
+    risks: dict[str, Notice] = {}
+    data = checker.read(folder / RISKS_FILE)
+    if isinstance(data, LineDict):
+        line = line_of(data, "general", data.line)
+        general = notice(data.get("general"), line, "general", MAX_RISK_TEXT)
+        countries = data.get("countries")
+        if not isinstance(countries, LineDict):
+            line = line_of(data, "countries", data.line)
+            checker.add(line, "`countries` must map codes to notices")
+        else:
+            for code, entry in countries.items():
+                line = line_of(countries, code)
+                if code is False:
+                    checker.add(line, "write Norway as 'NO', in quotes")
+                elif code not in country_codes():
+                    checker.add(line, f"invalid country code {code!r} in risks.yaml")
+                elif (found := notice(entry, line, str(code), MAX_RISK_TEXT)) is not None:
+                    risks[code] = found
+    elif data is not None:
+        checker.add(start_line(data, 1), "risks.yaml must have `general` and `countries`")
+
+    # after-violence.yaml
+    after: Notice | None = None
+    data = checker.read(folder / AFTER_VIOLENCE_FILE)
+    if data is not None:
+        after = notice(data, start_line(data, 1), "after-violence", MAX_AFTER_VIOLENCE)
+    return Law(cards, labels, general, risks, after)
 
 
 def is_url(value: str) -> bool:
@@ -865,7 +1192,9 @@ def _parse(guides_dir: Path, today: dt.date | None) -> tuple[Directory, list[Pro
     needs = checker.needs()
     regions, networks = checker.networks()
     services = checker.services(regions, networks, needs)
-    directory = Directory.build(regions, networks, needs, services)
+    law = check_law(checker, [w for n in networks for w in (n.id, n.name)])
+    built = Directory.build(regions, networks, needs, services)
+    directory = replace(built, law=law, listers=checker.listers)
     return directory, sorted(checker.problems)
 
 

@@ -36,6 +36,7 @@ from aiogram.utils.i18n import I18n, get_i18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.config import Settings
+from bot.directory.model import Directory
 from bot.guides import SLUG_MAX, SLUG_RE, Guide, Library, LibraryHolder
 from bot.guides.model import KINDS
 from bot.i18n import _, language_name, ngettext
@@ -44,6 +45,7 @@ from bot.telegram.html import TEXT_LIMIT
 from bot.ui.keyboards import Menu, main_menu, menu_button, pager
 from bot.ui.localise import fill, isolate, rtl_line
 from bot.ui.screens import show, unknown_command
+from storage.models import Member
 
 router = Router(name=__name__)
 # Members read guides in private; in a staff group, text is for the group, never a search.
@@ -243,15 +245,21 @@ def list_keyboard(guides: Sequence[Guide], language: str) -> InlineKeyboardBuild
     return kb
 
 
-def card_keyboard(guide: Guide, language: str, bot_username: str) -> InlineKeyboardMarkup:
+def card_keyboard(
+    guide: Guide, language: str, bot_username: str, sharing: bool = True
+) -> InlineKeyboardMarkup:
+    """`sharing` False (a risk notice for the member's country says so): no Share, no links out."""
     kb = InlineKeyboardBuilder()
     kb.row(
         InlineKeyboardButton(
             text="📖 " + _("Read"), callback_data=GuideRead(s=guide.slug, p=0).pack()
         )
     )
-    kb.row(InlineKeyboardButton(text="📄 " + _("Full document"), url=guide.source_url(language)))
-    if bot_username:
+    if sharing:
+        kb.row(
+            InlineKeyboardButton(text="📄 " + _("Full document"), url=guide.source_url(language))
+        )
+    if bot_username and sharing:
         link = deep_link(bot_username, guide.slug)
         title = guide.version(language).title
         share = f"https://t.me/share/url?url={quote(link, safe='')}&text={quote(title, safe='')}"
@@ -390,6 +398,8 @@ async def show_card(
     library: LibraryHolder,
     i18n: I18n,
     state: FSMContext,
+    directory: Directory,
+    member: Member | None,
     bot_username: str = "",
 ) -> None:
     lib = library.current
@@ -399,7 +409,9 @@ async def show_card(
         return
     await enter(state)
     language = current_language(i18n)
-    await show(query, card_text(guide, language), card_keyboard(guide, language, bot_username))
+    sharing = not directory.law.hides_sharing(member.country if member else None)
+    markup = card_keyboard(guide, language, bot_username, sharing)
+    await show(query, card_text(guide, language), markup)
 
 
 @router.callback_query(GuideBack.filter())
@@ -514,6 +526,8 @@ async def open_link(
     library: LibraryHolder,
     i18n: I18n,
     state: FSMContext,
+    directory: Directory,
+    member: Member | None,
     bot_username: str = "",
 ) -> None:
     payload = command.args or ""
@@ -531,14 +545,21 @@ async def open_link(
         return
     await enter(state)
     language = current_language(i18n)
+    sharing = not directory.law.hides_sharing(member.country if member else None)
     await message.answer(
-        card_text(guide, language), reply_markup=card_keyboard(guide, language, bot_username)
+        card_text(guide, language),
+        reply_markup=card_keyboard(guide, language, bot_username, sharing),
     )
 
 
 @router.inline_query()
 async def inline_guides(
-    query: InlineQuery, library: LibraryHolder, i18n: I18n, bot_username: str = ""
+    query: InlineQuery,
+    library: LibraryHolder,
+    i18n: I18n,
+    directory: Directory,
+    member: Member | None,
+    bot_username: str = "",
 ) -> None:
     lib = library.current
     language = current_language(i18n)
@@ -546,6 +567,10 @@ async def inline_guides(
     guides = (
         lib.search(words, INLINE_RESULTS, language) if words else list(lib.guides[:INLINE_RESULTS])
     )
+    if directory.law.hides_sharing(member.country if member else None):
+        # Inline results are posted into other chats: sharing, which the member's country's
+        # risk notice advises against.
+        guides = []
     results: list[InlineQueryResultUnion] = []
     for guide in guides:
         version = guide.version(language)

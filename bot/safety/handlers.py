@@ -21,6 +21,8 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.directory.law import Law
+from bot.directory.model import Directory
 from bot.i18n import _, ngettext
 from bot.referrals.callbacks import RequestAction, RequestOp
 from bot.safety.pin import check_pin, hash_pin, valid_pin
@@ -68,7 +70,7 @@ async def leave_pin_entry(message: Message, state: FSMContext) -> None:
 # -- privacy check-up -----------------------------------------------------------------------
 
 
-def checkup_pages(settings: Settings, locale: str) -> list[str]:
+def checkup_pages(settings: Settings, locale: str, law: Law, country: str | None) -> list[str]:
     pages = [
         "<b>"
         + _("What this bot keeps about you")
@@ -118,25 +120,19 @@ def checkup_pages(settings: Settings, locale: str) -> list[str]:
             "• You can lock “My requests” with a PIN in /privacy."
         ),
     ]
-    if locale == "ru":
-        # The brief (§8): a 2025 "undesirable organisation" designation in Russia, single source.
-        pages.append(
-            "<b>"
-            + _("If you are in Russia")
-            + "</b>\n\n"
-            + _(
-                "In 2025 Russia reportedly declared the global sex worker network behind some "
-                "of these guides an “undesirable organisation”. Contact with such "
-                "organisations can carry legal risk there.\n\n"
-                "• This bot does not need to know who you are.\n"
-                "• Use a passcode, discreet mode and “Clear this chat”."
-            )
-        )
+    if law.general is not None:
+        # Telegram's disclosure policy (since September 2024): for everyone.
+        pages.append(html.escape(law.general.text(locale)))
+    if (notice := law.risk(country)) is not None:
+        # By the member's saved country, never by the interface language (tour [9]).
+        pages.append(html.escape(notice.text(locale)))
     return pages
 
 
-def checkup_screen(settings: Settings, locale: str, page: int) -> tuple[str, InlineKeyboardMarkup]:
-    pages = checkup_pages(settings, locale)
+def checkup_screen(
+    settings: Settings, locale: str, page: int, law: Law, country: str | None
+) -> tuple[str, InlineKeyboardMarkup]:
+    pages = checkup_pages(settings, locale, law, country)
     page = max(0, min(page, len(pages) - 1))
     title = _("Privacy check-up · {page}/{pages}").format(page=page + 1, pages=len(pages))
     kb = InlineKeyboardBuilder()
@@ -154,20 +150,35 @@ def checkup_screen(settings: Settings, locale: str, page: int) -> tuple[str, Inl
 
 
 @router.message(Command("checkup"))
-async def cmd_checkup(message: Message, settings: Settings, i18n: I18n) -> None:
-    text, markup = checkup_screen(settings, i18n.current_locale, 0)
+async def cmd_checkup(
+    message: Message,
+    settings: Settings,
+    i18n: I18n,
+    directory: Directory,
+    member: Member | None,
+) -> None:
+    country = member.country if member is not None else None
+    text, markup = checkup_screen(settings, i18n.current_locale, 0, directory.law, country)
     await message.answer(text, reply_markup=markup)
 
 
 # Page -1 ("Skip" under the first welcome) is the welcome's own: bot/core/start.py.
 @router.callback_query(CheckUp.filter(F.page >= 0))
 async def show_checkup(
-    query: CallbackQuery, callback_data: CheckUp, settings: Settings, i18n: I18n
+    query: CallbackQuery,
+    callback_data: CheckUp,
+    settings: Settings,
+    i18n: I18n,
+    directory: Directory,
+    member: Member | None,
 ) -> None:
-    if not 0 <= callback_data.page < len(checkup_pages(settings, i18n.current_locale)):
+    country = member.country if member is not None else None
+    law = directory.law
+    pages = checkup_pages(settings, i18n.current_locale, law, country)
+    if not 0 <= callback_data.page < len(pages):
         await stale_button(query)
         return
-    text, markup = checkup_screen(settings, i18n.current_locale, callback_data.page)
+    text, markup = checkup_screen(settings, i18n.current_locale, callback_data.page, law, country)
     await show(query, text, markup)
 
 

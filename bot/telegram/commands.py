@@ -22,8 +22,10 @@ def commands() -> list[BotCommand]:
         BotCommand(command="menu", description=_("Main menu")),
         BotCommand(command="guides", description=_("Short guides on rights, health and work")),
         BotCommand(command="search", description=_("Search the guides")),
-        BotCommand(command="services", description=_("Find rights-based services")),
+        BotCommand(command="services", description=_("Find services and organisations")),
         BotCommand(command="network", description=_("Your regional network")),
+        BotCommand(command="law", description=_("The law where you are")),
+        BotCommand(command="now", description=_("Hurt or in danger? What to do now")),
         BotCommand(command="ask", description=_("Send a private request to a network")),
         BotCommand(command="requests", description=_("Your requests and their answers")),
         BotCommand(command="language", description=_("Change the language")),
@@ -37,7 +39,7 @@ def commands() -> list[BotCommand]:
 def description(settings: Settings) -> str:
     # Public, and shown before anyone writes: only ORG_NAME may say what this is (tour [8]).
     return _(
-        "{org}: short guides on rights, health, safety and work; rights-based services; "
+        "{org}: short guides on rights, health, safety and work; services and organisations; "
         "and private requests to regional networks. No real names needed."
     ).format(org=settings.org_name)
 

@@ -35,11 +35,11 @@ def generated(seed: Directory, rng: random.Random) -> Directory:
                 lat=lat + rng.gauss(0, 0.2) if located else None,
                 lon=((lon + rng.gauss(0, 0.2) + 180) % 360) - 180 if located else None,
                 needs=tuple(rng.sample(needs, 3)),
-                publicly_sex_worker_led=rng.random() < 0.3,
                 languages=("en",),
                 contacts=Contacts(website=f"https://s{i}.example.org"),
-                vetted_by="global",
-                last_verified=dt.date(2026, 1, 1) - dt.timedelta(days=rng.randrange(900)),
+                listed_by="global",
+                source=f"https://s{i}.example.org/about",
+                source_seen=dt.date(2026, 1, 1) - dt.timedelta(days=rng.randrange(900)),
             )
         )
     return Directory.build(seed.regions, seed.networks, seed.needs, services)
