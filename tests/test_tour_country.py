@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.app import App
-from bot.directory.countries import CountryKeep, CountryRegion, country_name
+from bot.directory.countries import NOT_IN_PICKERS, CountryKeep, CountryRegion, country_name
 from storage.models import Member
 from tests.fakes import Chat
 
@@ -51,7 +51,8 @@ async def test_tour_17_remember_prompt_never_eats_the_request(chat: Chat, app: A
     assert "Saved. /forget deletes it." in replies, replies
     assert not any("Remember" in b for b in chat.buttons()), chat.buttons()
     async with app.sessions() as session:
-        saved = await session.scalar(select(Member.country))
+        member = await session.scalar(select(Member))
+        saved = member.country if member is not None else None
     assert saved == "KE"
 
     (preview,) = await chat.say("I need a lawyer after a police raid.")
@@ -66,7 +67,8 @@ async def test_tour_17_typed_request_without_remembering(chat: Chat, app: App) -
     (preview,) = await chat.say("I need a lawyer after a police raid.")
     assert "Check your request" in preview, preview
     async with app.sessions() as session:
-        saved = await session.scalar(select(Member.country))
+        member = await session.scalar(select(Member))
+        saved = member.country if member is not None else None
     assert saved is None
 
 
@@ -76,7 +78,7 @@ async def test_tour_20_chinese_country_lists_sort_by_pinyin(new_chat, app: App) 
     chat: Chat = new_chat("zh")
     region = app.directory.region("africa")
     assert region is not None
-    labels = {country_name(c, "zh") for c in region.countries}
+    labels = {country_name(c, "zh") for c in region.countries - NOT_IN_PICKERS}
     await chat.say("/services")
     names: list[str] = []
     for page in range(8):

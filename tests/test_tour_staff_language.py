@@ -34,7 +34,7 @@ async def test_tour_24_bind_with_a_language_sends_cards_in_it(
     assert "Idioma:" in card["text"] and "inglés" in card["text"], card["text"]
     assert "Need:" not in card["text"] and "Country:" not in card["text"]
     labels = [b["text"] for b in group.telegram.buttons(group.chat_id, card["message_id"])]
-    assert any("Asumir" in label for label in labels), labels
+    assert any("Tomar" in label for label in labels), labels
 
 
 async def test_tour_24_language_in_the_group_switches_cards(
