@@ -1,17 +1,18 @@
 """Webhook mode for several instances behind a load balancer.
 
-Each POST is checked against the secret (401, constant-time compare, nothing stored: R21), sealed
-into the shared inbox and only then answered 200; if the database cannot take it, Telegram gets a
-503 and sends it again (R1). Handling happens from the inbox by whichever instance holds the
-"inbox" lease, one at a time, so a member's updates keep their order and each is handled once
-(R3). `/healthz` reports the database, Redis and the inbox backlog (R36).
+Each POST is checked against the secret (401, constant-time compare, nothing stored: R21), its
+body sealed into the shared inbox as received and only then answered 200; if the database cannot
+take it, Telegram gets a 503 and sends it again (R1). A repeat, even one posted at the same
+moment, gets 200 and is stored once (L3); an update that cannot be stored at all is set aside
+and answered 200, so Telegram does not send it for ever (M1). Every instance handles updates
+from the inbox, each chat claimed by one instance at a time (bot/intake.py), so a member's
+updates keep their order and each is handled once (R3). `/healthz` reports the database, Redis
+and the inbox backlog (R36); `/metrics` the counters, latencies and backlogs, in Prometheus form.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
 import hmac
 import json
 import logging
@@ -19,22 +20,20 @@ import secrets
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.types import Update
 from aiohttp import web
-from pydantic import ValidationError
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import metrics
 from bot.app import App
-from bot.intake import Intake
+from bot.intake import Intake, parse_body
+from storage.inbox import InboxQueue
 from storage.models import utcnow
-from storage.repositories import InboxRepo, LeaseRepo
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 PATH = "/telegram"
-LEASE = "inbox"
-LEASE_TTL = dt.timedelta(seconds=30)
 
 
 class WebhookServer:
@@ -49,6 +48,7 @@ class WebhookServer:
         application = web.Application(client_max_size=1 << 20)
         application.router.add_post(PATH, self.receive)
         application.router.add_get("/healthz", self.health)
+        application.router.add_get("/metrics", self.metrics)
         return application
 
     async def receive(self, request: web.Request) -> web.Response:
@@ -57,17 +57,31 @@ class WebhookServer:
             log.warning("webhook call with a missing or wrong secret refused")
             return web.Response(status=401)
         try:
-            update = Update.model_validate(await request.json(), context={"bot": self.bot})
-        except (ValueError, ValidationError):
+            item = parse_body(await request.read())
+        except ValueError:
             return web.Response(status=400)
         try:
-            await self.intake.store([update])
-        except (SQLAlchemyError, OSError) as exc:
+            await self.intake.store_incoming([item])
+        except Exception as exc:
             # Not stored, so not acknowledged: Telegram will send it again.
-            log.error("inbox unavailable (%s); answering 503", type(exc).__name__)
+            log.warning("inbox unavailable (%s); answering 503", type(exc).__name__)
             return web.Response(status=503)
-        self.wake.set()
+        self.intake.wake.set()
         return web.Response(status=200)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        await metrics.BACKLOG.refresh(self._backlogs)
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _backlogs(self) -> dict[str, tuple[int, float]]:
+        now = utcnow()
+        async with self.app.sessions() as session:
+            queue = InboxQueue(session)
+            readings = {"inbox": await queue.backlog(), "outbox": await queue.outbox_backlog()}
+        return {
+            name: (count, (now - oldest).total_seconds() if oldest else 0.0)
+            for name, (count, oldest) in readings.items()
+        }
 
     async def health(self, request: web.Request) -> web.Response:
         report: dict[str, Any] = {}
@@ -75,7 +89,7 @@ class WebhookServer:
         try:
             async with self.app.sessions() as session:
                 await session.execute(text("SELECT 1"))
-                count, oldest = await InboxRepo(session).backlog()
+                count, oldest = await InboxQueue(session).backlog()
             report["database"] = "ok"
             report["inbox_backlog"] = count
             report["inbox_oldest_seconds"] = (
@@ -96,21 +110,8 @@ class WebhookServer:
         )
 
     async def drain_forever(self, stop: asyncio.Event) -> None:
-        """Handle the inbox while holding the lease; another instance takes over if we die."""
-        while not stop.is_set():
-            try:
-                async with self.app.sessions.begin() as session:
-                    mine = await LeaseRepo(session).acquire(LEASE, self.instance, LEASE_TTL)
-                if mine:
-                    await self.intake.drain()
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning("inbox drain paused (%s)", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=0.5)
-            self.wake.clear()
-        with contextlib.suppress(SQLAlchemyError, OSError):
-            async with self.app.sessions.begin() as session:
-                await LeaseRepo(session).release(LEASE, self.instance)
+        """Handle the inbox with the other instances until `stop`, each chat by one of them."""
+        await self.intake.run(stop)
 
 
 async def _redis_status(url: str) -> str:
@@ -134,6 +135,8 @@ async def serve(app: App, bot: Bot, dp: Dispatcher, intake: Intake, stop: asynci
     site = web.TCPSite(runner, app.settings.webhook_host, app.settings.port)
     await site.start()
     assert app.settings.webhook_url is not None and app.settings.webhook_secret is not None
+    if app.settings.webhook_url.startswith("http://"):
+        log.warning("WEBHOOK_URL is http://: only for a local Bot API server or a loopback test")
     # Never drop pending updates: they are members' messages from the restart window.
     await bot.set_webhook(
         app.settings.webhook_url + PATH,

@@ -1,15 +1,59 @@
-"""One database transaction per update: commit when the handler returns, roll back on error."""
+"""One database session per update: commit when the handler returns, roll back on error.
+
+Before every Bot API call made while an update is handled, what the update did so far is
+committed (H2): a send that fails (Telegram away, 429) cannot roll back a relay the member was
+about to be told of, and the write lock is never held across a network round trip. The intake
+then retries the update; handlers are idempotent by `update_id` (relays, referrals), as they
+are for a crash between a commit and a send. The final commit also marks the update handled in
+the inbox, so there is no transaction of its own for that.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.inbox import InboxQueue
+from storage.models import utcnow
 from storage.repositories import MemberRepo
+
+if TYPE_CHECKING:
+    from bot.intake import Receipt
+
+_session: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
+
+
+class CommitBeforeSend(BaseRequestMiddleware):
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        session = _session.get()
+        if (
+            session is not None
+            and session.in_transaction()
+            and not session.in_nested_transaction()
+        ):
+            await session.commit()
+        return await make_request(bot, method)
+
+
+def install(bot: Bot) -> None:
+    if not any(isinstance(m, CommitBeforeSend) for m in bot.session.middleware):
+        bot.session.middleware(CommitBeforeSend())
 
 
 class Transaction(BaseMiddleware):
@@ -22,7 +66,22 @@ class Transaction(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        async with self.sessions.begin() as session:
+        bot: Bot | None = data.get("bot")
+        if bot is not None:
+            install(bot)
+        async with self.sessions() as session:
             data["session"] = session
             data["members"] = MemberRepo(session)
-            return await handler(event, data)
+            token = _session.set(session)
+            try:
+                result = await handler(event, data)
+                update_id: int | None = data.get("inbox_update_id")
+                if update_id is not None:
+                    await InboxQueue(session).mark_handled([update_id], utcnow())
+                await session.commit()
+            finally:
+                _session.reset(token)
+        receipt: Receipt | None = data.get("inbox_receipt")
+        if receipt is not None and update_id is not None:
+            receipt.committed = True
+        return result
