@@ -53,7 +53,10 @@ async def create_app(settings: Settings) -> App:
             problems += exc.problems
     if problems:
         raise ContentError(problems)
-    engine = db.create_engine(settings.database_url)
+    # One connection per chat handled at once, plus the workers, the webhook and /healthz.
+    engine = db.create_engine(
+        settings.database_url, pool_size=10, max_overflow=settings.max_concurrent_updates + 10
+    )
     if settings.is_sqlite:
         await db.upgrade(engine)
     elif await db.needs_upgrade(engine):

@@ -93,6 +93,7 @@ class Receipt:
     """Set by the update's transaction once it committed with the update marked handled."""
 
     committed: bool = False
+    sent: bool = False  # a Bot API call of this update succeeded
 
 
 def chat_of(data: dict[str, Any]) -> int:
@@ -384,16 +385,36 @@ class Intake:
             pass  # the member blocked the bot, or staff removed it: nothing left to do
         except Exception as exc:
             metrics.UPDATES_FAILED.labels(error_kind(exc)).inc()
-            return await self._failed(row, exc)
+            if not (receipt.sent and is_outage(exc)):
+                return await self._failed(row, exc)
+            # The database failed after the member was answered: its state was committed
+            # before the send, and answering twice is worse than losing what came after.
+            log.warning(
+                "update %s answered, then %s; not run again", row.update_id, type(exc).__name__
+            )
+            await self._mark_handled_soon(row.update_id)
+            return True
         finally:
             metrics.HANDLER_SECONDS.observe(time.perf_counter() - started)
         if not receipt.committed:
             # The error handler absorbed a failure (and told the member): the update is done.
-            async with self.app.sessions.begin() as session:
-                await InboxQueue(session).mark_handled([row.update_id], self.clock())
+            await self._mark_handled_soon(row.update_id)
         self.handled += 1
         metrics.UPDATES_HANDLED.inc()
         return True
+
+    async def _mark_handled_soon(self, update_id: int) -> None:
+        """Mark one update handled in a transaction of its own, waiting out a short outage."""
+        for attempt in range(8):
+            try:
+                async with self.app.sessions.begin() as session:
+                    await InboxQueue(session).mark_handled([update_id], self.clock())
+                return
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                await asyncio.sleep(0.25 * 2**attempt)
+        raise RuntimeError("could not mark an update handled")
 
     def _open(self, row: Pending) -> Update:
         if row.payload is None:

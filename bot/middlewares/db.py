@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from bot.intake import Receipt
 
 _session: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
+_receipt: ContextVar[Receipt | None] = ContextVar("update_receipt", default=None)
 
 
 class CommitBeforeSend(BaseRequestMiddleware):
@@ -48,7 +49,11 @@ class CommitBeforeSend(BaseRequestMiddleware):
             and not session.in_nested_transaction()
         ):
             await session.commit()
-        return await make_request(bot, method)
+        response = await make_request(bot, method)
+        receipt = _receipt.get()
+        if receipt is not None:
+            receipt.sent = True  # the member may have seen something: no blind re-run now
+        return response
 
 
 def install(bot: Bot) -> None:
@@ -73,6 +78,7 @@ class Transaction(BaseMiddleware):
             data["session"] = session
             data["members"] = MemberRepo(session)
             token = _session.set(session)
+            receipt_token = _receipt.set(data.get("inbox_receipt"))
             try:
                 result = await handler(event, data)
                 update_id: int | None = data.get("inbox_update_id")
@@ -81,7 +87,8 @@ class Transaction(BaseMiddleware):
                 await session.commit()
             finally:
                 _session.reset(token)
+                _receipt.reset(receipt_token)
         receipt: Receipt | None = data.get("inbox_receipt")
-        if receipt is not None and update_id is not None:
+        if receipt is not None:
             receipt.committed = True
         return result
