@@ -54,9 +54,9 @@ async def create_app(settings: Settings) -> App:
     if problems:
         raise ContentError(problems)
     # One connection per chat handled at once, plus the workers, the webhook and /healthz.
-    engine = db.create_engine(
-        settings.database_url, pool_size=10, max_overflow=settings.max_concurrent_updates + 10
-    )
+    # SQLite connections are cheap threads; PostgreSQL's are scarce and shared by instances.
+    overflow = settings.max_concurrent_updates + 10 if settings.is_sqlite else 20
+    engine = db.create_engine(settings.database_url, pool_size=5, max_overflow=overflow)
     if settings.is_sqlite:
         await db.upgrade(engine)
     elif await db.needs_upgrade(engine):

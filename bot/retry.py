@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
+
+
+def is_row_problem(exc: BaseException) -> bool:
+    """The database refused this row (a value out of range, a broken constraint)."""
+    if isinstance(exc, (DataError, IntegrityError)):
+        return True
+    return isinstance(exc, StatementError) and isinstance(
+        exc.orig, (ValueError, OverflowError, TypeError)
+    )
 
 
 def is_outage(exc: BaseException) -> bool:
-    """The database is away or busy (not this update's fault): wait and try again."""
-    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout, OSError)):
+    """The database is away, full or busy ("too many clients", a lock, a restart), not this
+    update's fault: wait and try again. Only what the database refused for the row itself is
+    not an outage: guessing wrong the other way would set an update aside for good."""
+    if isinstance(exc, OSError):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    return isinstance(exc, SQLAlchemyError) and not is_row_problem(exc)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -84,6 +84,7 @@ async def test_two_webhook_instances_share_1000_updates_in_order(
     rng = random.Random(7)
     members = [user("en") for _ in range(CHATS)]
     plans = {m["id"]: [rng.random() < 0.5 for _ in range(PER_CHAT)] for m in members}
+    missing = ""
     try:
         await wait_for(lambda: len(tg.sent("setWebhook")) >= 2, seconds=120)
         async with ClientSession() as http:
@@ -98,11 +99,12 @@ async def test_two_webhook_instances_share_1000_updates_in_order(
             try:
                 await wait_for(lambda: len(tg.sent("sendMessage")) >= CHATS * PER_CHAT, 180)
             except AssertionError:
-                raise AssertionError(f"{len(tg.sent('sendMessage'))} answers") from None
+                missing = f"{len(tg.sent('sendMessage'))} answers"
             await asyncio.sleep(1.0)  # a duplicate would show up now
             shares = [await handled(http, port) for port in ports]
     finally:
         results = [await stop(proc) for proc in procs]
+    assert not missing, missing + "\n".join(err[-3000:] for _, err in results)
     for code, err in results:
         assert code == 0, err[-3000:]
         assert "Traceback" not in err, err[-3000:]

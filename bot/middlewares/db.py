@@ -57,8 +57,15 @@ class CommitBeforeSend(BaseRequestMiddleware):
 
 
 def install(bot: Bot) -> None:
-    if not any(isinstance(m, CommitBeforeSend) for m in bot.session.middleware):
-        bot.session.middleware(CommitBeforeSend())
+    """Outermost, so the commit comes before any other request middleware opens a session of
+    its own (discreet mode reads settings): a chat never holds two connections at once."""
+    manager = bot.session.middleware
+    if not any(isinstance(m, CommitBeforeSend) for m in manager):
+        others = list(manager)
+        for middleware in others:
+            manager.unregister(middleware)
+        for middleware in [CommitBeforeSend(), *others]:
+            manager.register(middleware)
 
 
 class Transaction(BaseMiddleware):
