@@ -382,7 +382,7 @@ async def scale_out(api: FakeApi, folder: Path) -> list[Result]:
     redis = os.environ.get("TEST_REDIS_URL")
     if not base or not redis:
         return [Result("load (d) skipped: no BENCH_POSTGRES_URL and TEST_REDIS_URL", 0, "")]
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     from storage import db
 
