@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import directory
 from bot.config import VAR_DIR, Settings
-from bot.content import LibraryHolder
+from bot.directory.model import Directory
+from bot.directory.model import load as load_directory
+from bot.guides import Library, LibraryHolder
 from bot.problems import ContentError, Problem
+from bot.referrals.doorbell import Doorbell
+from bot.safety.service import Safety
 from storage import db
 from storage.crypto import Sealer, load_or_create_master_key
 from storage.keystore import SESSION_INFO_KEY, KeyStore, open_store
@@ -21,16 +24,30 @@ class SchemaOutOfDate(Exception):
     """The database needs `python -m bot db upgrade`."""
 
 
+# A named check /healthz reports (R36), e.g. the outbox's lag and dead letters.
+HealthProbe = Callable[[], Awaitable[dict[str, Any]]]
+
+
 @dataclass
 class App:
+    """Every long-lived service, typed: handlers get them injected by these names."""
+
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     sealer: Sealer
-    # Features add their long-lived objects here (guide library, directory, ...).
-    extras: dict[str, Any] = field(default_factory=dict)
+    directory: Directory
+    library: LibraryHolder
     # Members' data keys, apart from the main database (storage/keystore.py).
     keystore: KeyStore | None = None
+    # Wakes the outbox worker after a commit that owes Telegram a message.
+    doorbell: Doorbell = field(default_factory=Doorbell)
+    health_probes: dict[str, HealthProbe] = field(default_factory=dict)
+    # Message ids for "Clear this chat", discreet mode, the PIN: one per process.
+    safety: Safety = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.safety = Safety(self)
 
     async def close(self) -> None:
         if self.keystore is not None:
@@ -38,20 +55,30 @@ class App:
         await self.engine.dispose()
 
 
-async def create_app(settings: Settings) -> App:
-    """Raises ContentError listing every problem when the content is broken."""
+async def create_app(
+    settings: Settings, *, directory: Directory | None = None, library: Library | None = None
+) -> App:
+    """Raises ContentError listing every problem when the content is broken.
+
+    `directory` and `library`, when given, are the content of `settings.guides_dir` already
+    loaded (both are immutable), so the tests load it once per run.
+    """
     problems: list[Problem] = []
-    extras: dict[str, Any] = {}
-    loaders: dict[str, Callable[[], object]] = {
-        "directory": lambda: directory.load(settings.guides_dir),
-        "library": lambda: LibraryHolder.load(settings.guides_dir, settings.guides_cache),
-    }
-    for name, load in loaders.items():
+    # Collect both features' problems before refusing.
+    if directory is None:
         try:
-            extras[name] = load()
-        except ContentError as exc:  # collect both features' problems before refusing
+            directory = load_directory(settings.guides_dir)
+        except ContentError as exc:
             problems += exc.problems
-    if problems:
+    holder: LibraryHolder | None = None
+    if library is not None:
+        holder = LibraryHolder(library, settings.guides_dir, None)
+    else:
+        try:
+            holder = LibraryHolder.load(settings.guides_dir, settings.guides_cache)
+        except ContentError as exc:
+            problems += exc.problems
+    if problems or directory is None or holder is None:
         raise ContentError(problems)
     # One connection per chat handled at once, plus the workers, the webhook and /healthz.
     # SQLite connections are cheap threads; PostgreSQL's are scarce and shared by instances.
@@ -72,4 +99,4 @@ async def create_app(settings: Settings) -> App:
     if keystore is not None:
         async with sessions.begin() as session:
             await keystore.adopt(session)
-    return App(settings, engine, sessions, Sealer(key), extras, keystore)
+    return App(settings, engine, sessions, Sealer(key), directory, holder, keystore)

@@ -43,7 +43,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "webhook":
         return run(settings, mode="webhook")
     if args.command == "chat":
-        from bot.chat import run_chat
+        from bot.devtools.chat import run_chat
 
         # The conversation is the output here; per-update timing lines would bury it.
         if settings.log_level != "DEBUG":
@@ -61,15 +61,15 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "purge":
         return asyncio.run(purge(settings, args.force))
     if args.command == "guides":
-        from bot.content.tools import run_guides_command
+        from bot.guides.cli import run_guides_command
 
         return run_guides_command(args, settings)
     return fail(f"unknown command {args.command}")
 
 
 async def purge(settings: Settings, force: bool) -> int:
-    from bot import safety
     from bot.app import SchemaOutOfDate, create_app
+    from bot.safety import retention
     from storage.crypto import MasterKeyError
 
     try:
@@ -80,9 +80,9 @@ async def purge(settings: Settings, force: bool) -> int:
         return refuse(exc)
     try:
         if force:
-            counts: dict[str, int] | None = await safety.purge(app)
+            counts: dict[str, int] | None = await retention.purge(app)
         else:
-            counts = await safety.purge_if_due(app, "cron-" + safety.instance_name())
+            counts = await retention.purge_if_due(app, "cron-" + retention.instance_name())
     finally:
         await app.close()
     if counts is None:
@@ -93,7 +93,7 @@ async def purge(settings: Settings, force: bool) -> int:
 
 
 async def bench(only: str | None) -> int:
-    from bot.benchmarks import report, run_all
+    from bot.devtools.benchmarks import report, run_all
 
     logging.getLogger().setLevel(logging.WARNING)
     results = await run_all(only)
@@ -118,7 +118,7 @@ async def db_upgrade(settings: Settings) -> int:
 
 def refuse(exc: ContentError) -> int:
     """Broken content: list every problem, as `guides check` does, and do not start."""
-    from bot.content.tools import shown
+    from bot.guides.cli import shown
 
     for p in exc.problems:
         print(f"{shown(p.path)}:{p.line}: {p.message}", file=sys.stderr)
@@ -130,12 +130,9 @@ def refuse(exc: ContentError) -> int:
 
 async def reload_guides(app: App) -> None:
     """SIGHUP: re-read the guides; on any problem keep serving the old ones."""
-    from bot.content import LibraryHolder
-    from bot.content.tools import shown
+    from bot.guides.cli import shown
 
-    holder = app.extras.get("library")
-    if not isinstance(holder, LibraryHolder):
-        return
+    holder = app.library
     try:
         library = await holder.reload()
     except ContentError as exc:
@@ -168,12 +165,13 @@ async def _run(settings: Settings, mode: str) -> int:
     from aiogram.enums import ParseMode
     from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
-    from bot import safety
     from bot.app import SchemaOutOfDate, create_app
-    from bot.commands import publish
-    from bot.delivery import Delivery, stop_worker
     from bot.dispatcher import build_dispatcher, build_i18n
-    from bot.intake import Intake
+    from bot.referrals.outbox import Delivery, stop_worker
+    from bot.safety import retention
+    from bot.safety import service as safety
+    from bot.telegram.commands import publish
+    from bot.telegram.intake import Intake
     from storage.crypto import MasterKeyError
 
     assert settings.bot_token is not None
@@ -218,13 +216,13 @@ async def _run(settings: Settings, mode: str) -> int:
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
         await dp.emit_startup(bot=bot)
         intake = Intake(app, bot, dp)
-        # The outbox worker: referral cards, relays, reminders (bot/delivery.py).
+        # The outbox worker: referral cards, relays, reminders (bot/referrals/outbox.py).
         delivery = Delivery(app, bot, build_i18n(app))
         worker = asyncio.create_task(delivery.run(stop))
-        # Retention (bot/safety.py): daily, one instance at a time thanks to a lease row.
-        purger = asyncio.create_task(safety.retention_loop(app, stop))
+        # Retention (bot/safety/retention.py): daily, one instance at a time thanks to a lease row.
+        purger = asyncio.create_task(retention.retention_loop(app, stop))
         if mode == "webhook":
-            from bot.webhook import serve
+            from bot.telegram.webhook import serve
 
             log.info("serving the webhook as @%s on port %s", me.username, settings.port)
             poller = asyncio.create_task(serve(app, bot, dp, intake, stop))

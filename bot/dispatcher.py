@@ -8,13 +8,14 @@ from aiogram.utils.i18n import I18n
 
 from bot.app import App
 from bot.fsm import SealedStorage
-from bot.handlers import guides, routers
+from bot.guides import handlers as guides
 from bot.i18n import MemberI18nMiddleware
 from bot.memory_fsm import ExpiringMemoryStorage, ReleasingIsolation
 from bot.middlewares.db import Transaction
 from bot.middlewares.member import MemberMiddleware
 from bot.middlewares.throttle import MemoryCounter, RedisCounter, Throttle
-from bot.safety import SafetyUpdates, get_safety
+from bot.routers import routers
+from bot.safety.service import SafetyUpdates
 
 FSM_TTL = 24 * 3600
 
@@ -53,13 +54,14 @@ def build_dispatcher(
         app=app,
         settings=app.settings,
         sealer=app.sealer,
-        **app.extras,
+        directory=app.directory,
+        library=app.library,
+        safety=app.safety,
     )
     dp.update.outer_middleware(Transaction(app.sessions))
     dp.update.outer_middleware(MemberMiddleware(app.settings.default_language))
     # Inside the transaction: message ids of private chats, kept 48 h for "Clear this chat".
-    dp["safety"] = safety = get_safety(app)
-    dp.update.outer_middleware(SafetyUpdates(safety))
+    dp.update.outer_middleware(SafetyUpdates(app.safety))
     MemberI18nMiddleware(build_i18n(app)).setup(dp)
     if app.settings.flood_limit:
         counter: MemoryCounter | RedisCounter = MemoryCounter()

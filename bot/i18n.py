@@ -16,8 +16,6 @@ from sqlalchemy import inspect
 
 from bot.config import LANGUAGES
 
-RTL = frozenset({"ar"})
-
 __all__ = [
     "LANGUAGES",
     "MemberI18nMiddleware",

@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -83,3 +83,13 @@ async def upgrade(engine: AsyncEngine) -> None:
 async def needs_upgrade(engine: AsyncEngine) -> bool:
     async with engine.connect() as conn:
         return await conn.run_sync(_pending)
+
+
+async def checkpoint(session: AsyncSession) -> None:
+    """Empty SQLite's write-ahead log, so old copies of deleted rows do not linger in it."""
+    await session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+
+async def ping(session: AsyncSession) -> None:
+    """The cheapest round trip: raises when the database is away."""
+    await session.execute(text("SELECT 1"))

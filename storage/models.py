@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -15,7 +17,69 @@ from sqlalchemy import (
     LargeBinary,
     String,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class ReferralState(StrEnum):
+    QUEUED = "queued"  # stored, its card not yet posted
+    WAITING = "waiting"  # no group bound for its network, nor a fallback
+    DELIVERED = "delivered"
+    CLAIMED = "claimed"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+    DELETED = "deleted"  # withdrawn and hidden from the member's list
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    WAITING = "waiting"  # no group bound yet: woken by /bind
+    SENT = "sent"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+class OutboxKind(StrEnum):
+    CARD = "card"
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+    RELAY = "relay"
+    EDIT = "edit"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+    ALERT = "alert"
+
+
+class Destination(StrEnum):
+    NETWORK = "network"  # the referral's network's group (or the fallback's)
+    FALLBACK = "fallback"  # the global network's group
+    CARD = "card"  # the group that holds the referral's card
+    MEMBER = "member"
+    ADMIN = "admin"
+
+
+class Direction(StrEnum):
+    TO_MEMBER = "to_member"
+    TO_GROUP = "to_group"
+
+
+class StrEnumColumn(TypeDecorator[Any]):
+    """A StrEnum stored as its plain value in a VARCHAR, read back as the enum."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else str(self.enum(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 class Base(DeclarativeBase):
@@ -159,8 +223,9 @@ class Referral(Base):
     # The network whose group got the card (the fallback when the network had none).
     group_network_id: Mapped[str | None] = mapped_column(String(32))
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
-    # queued, waiting, delivered, claimed, answered, closed, withdrawn, deleted
-    state: Mapped[str] = mapped_column(String(12), default="queued", index=True)
+    state: Mapped[ReferralState] = mapped_column(
+        StrEnumColumn(ReferralState, 12), default=ReferralState.QUEUED, index=True
+    )
     # The consent tap's update: a replayed update finds its referral instead of making another.
     source_update_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -180,7 +245,7 @@ class Relay(Base):
     referral_id: Mapped[int] = mapped_column(
         ForeignKey("referrals.id", ondelete="CASCADE"), index=True
     )
-    direction: Mapped[str] = mapped_column(String(10))  # "to_member" or "to_group"
+    direction: Mapped[Direction] = mapped_column(StrEnumColumn(Direction, 10))
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     # A repeated update (replayed after a crash) relays nothing twice.
     source_update_id: Mapped[int] = mapped_column(BigInteger, unique=True)
@@ -208,16 +273,15 @@ class OutboxMessage(Base):
     relay_id: Mapped[int | None] = mapped_column(
         ForeignKey("referral_relays.id", ondelete="CASCADE")
     )
-    # network, fallback, card (the chat holding the card), member, admin
-    destination: Mapped[str] = mapped_column(String(12))
-    # card, reminder, escalation, relay, edit, closed, withdrawn, alert
-    kind: Mapped[str] = mapped_column(String(12))
+    destination: Mapped[Destination] = mapped_column(StrEnumColumn(Destination, 12))
+    kind: Mapped[OutboxKind] = mapped_column(StrEnumColumn(OutboxKind, 12))
     # Only for admin alerts: members' chats are looked up at send time, never copied here.
     chat_id: Mapped[int | None] = mapped_column(BigInteger)
     # Small JSON without personal data (alert reasons, network ids).
     params: Mapped[str | None] = mapped_column(String(200))
-    # pending, waiting (no group bound), sent, dead, cancelled
-    state: Mapped[str] = mapped_column(String(10), default="pending")
+    state: Mapped[OutboxState] = mapped_column(
+        StrEnumColumn(OutboxState, 10), default=OutboxState.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     # Set before a send, cleared when its outcome is known: still set after a crash means the

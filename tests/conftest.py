@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,19 +14,23 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 
-from bot import safety
 from bot.app import App, create_app
-from bot.config import Settings, load_settings, sqlite_url
+from bot.config import PROJECT_ROOT, Settings, load_settings, sqlite_url
+from bot.devtools.localapi import FakeTelegram, LocalSession
+from bot.directory.model import Directory
+from bot.directory.model import load as load_directory
 from bot.dispatcher import build_dispatcher
-from bot.intake import Intake
-from bot.localapi import FakeTelegram, LocalSession
+from bot.guides import Library, load_library
+from bot.safety import service as safety
+from bot.telegram.intake import Intake
+from storage import db
 from tests.fake_api import FakeBotAPI
 from tests.fakes import Chat, user
 
 ADMIN_ID = 777
 TOKEN = "123456:TEST-token-for-the-fake-bot-api"
 
-# R28: every log record of the run is scanned for personal data (tests/test_zz_logs.py).
+# R28: every log record of the run is scanned for personal data (tests/log_guard.py).
 pytest_plugins = ["tests.log_guard"]
 
 # Never let a developer's .env leak into tests.
@@ -44,16 +50,40 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return load_settings(**values)
 
 
+@pytest.fixture(scope="session")
+def content() -> tuple[Directory, Library]:
+    """The seed guides/ loaded once per run: both are immutable, so tests share them."""
+    guides = PROJECT_ROOT / "guides"
+    return load_directory(guides), load_library(guides)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated to the newest schema once; each test starts from a copy."""
+    path = tmp_path_factory.mktemp("template") / "test.sqlite3"
+
+    async def migrate() -> None:
+        engine = db.create_engine(sqlite_url(path))
+        await db.upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(migrate())
+    return path
+
+
 @pytest.fixture
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+def settings(request: pytest.FixtureRequest, tmp_path: Path, template_db: Path) -> Settings:
     """`@pytest.mark.settings(org_name=...)` overrides single values for one test."""
     marker = request.node.get_closest_marker("settings")
+    shutil.copyfile(template_db, tmp_path / "test.sqlite3")
     return make_settings(tmp_path, **(marker.kwargs if marker else {}))
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[App]:
-    application = await create_app(settings)
+async def app(settings: Settings, content: tuple[Directory, Library]) -> AsyncIterator[App]:
+    shared = settings.guides_dir == PROJECT_ROOT / "guides" and settings.guides_cache is None
+    directory, library = content if shared else (None, None)
+    application = await create_app(settings, directory=directory, library=library)
     yield application
     await application.close()
 

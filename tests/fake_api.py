@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.localapi import FakeTelegram
+from bot.devtools.localapi import FakeTelegram
 
 
 class FakeBotAPI:

@@ -9,8 +9,8 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
-from bot.intake import Intake
-from bot.localapi import FakeTelegram
+from bot.devtools.localapi import FakeTelegram
+from bot.telegram.intake import Intake
 
 _ids = itertools.count(5000)
 

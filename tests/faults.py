@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.localapi import FakeTelegram, Params, Reply, error
+from bot.devtools.localapi import FakeTelegram, Params, Reply, error
 from tests.fake_api import FakeBotAPI
 
 DROP_BEFORE, DROP_AFTER = "drop-before", "drop-after"

@@ -3,8 +3,8 @@
 A pytest plugin (loaded from conftest.py). It sets the root logger to DEBUG, learns what the
 fake Telegram hands the bot as coming from people (ids, usernames, names, message texts,
 coordinates) and the tests' secrets (the token, the master key), and scans each record as it
-is emitted, tracebacks included. tests/test_zz_logs.py
-fails on any finding, and so does the end of the session when that module was not selected.
+is emitted, tracebacks included. Each test fails on its own leak (the autouse fixture below);
+the end of the session fails on a leak outside any test.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import re
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from bot.localapi import FakeTelegram
+from bot.devtools.localapi import FakeTelegram
 
 # Numbers that are timings, not ids ("Duration 5012 ms").
 TIMINGS = re.compile(r"\b\d+(?:\.\d+)?\s*(?:ms|s|seconds)\b")
@@ -140,6 +141,9 @@ def pytest_configure(config: pytest.Config) -> None:
     root.addHandler(GUARD)
     # Everything, whatever level a deployment might choose.
     root.setLevel(logging.DEBUG)
+    # markdown-it logs each block rule it tries while guides render: thousands of records per
+    # run about the seed content, never about members, and formatting them costs seconds.
+    logging.getLogger("markdown_it").setLevel(logging.INFO)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -149,8 +153,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     logging.getLogger().setLevel(logging.DEBUG)
 
 
+@pytest.fixture(autouse=True)
+def no_personal_data_logged() -> Iterator[None]:
+    """Each test fails on its own leak: no record it caused may hold personal data (R28)."""
+    before = len(GUARD.findings)
+    yield
+    leaked = GUARD.findings[before:]
+    if leaked:
+        pytest.fail("personal data in the logs (R28):\n" + "\n".join(leaked[:20]), False)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if GUARD.findings and not getattr(session.config, "_log_guard_reported", False):
+    """Records outside any test (collection, session fixtures) are scanned too."""
+    if GUARD.findings:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line("Personal data in the logs (R28):", red=True)

@@ -12,10 +12,10 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
 from bot.app import App
-from bot.delivery import Delivery, DeliveryConfig
+from bot.devtools.localapi import FakeTelegram
 from bot.dispatcher import build_i18n
-from bot.intake import Intake
-from bot.localapi import FakeTelegram
+from bot.referrals.outbox import Delivery, DeliveryConfig
+from bot.telegram.intake import Intake
 from storage.models import utcnow
 from tests.conftest import ADMIN_ID
 from tests.fakes import Chat

@@ -10,9 +10,9 @@ from aiogram import Bot
 from sqlalchemy import func, select
 
 from bot.app import SchemaOutOfDate, create_app
+from bot.devtools.localapi import FakeTelegram
 from bot.dispatcher import build_dispatcher
-from bot.intake import Intake
-from bot.localapi import FakeTelegram
+from bot.telegram.intake import Intake
 from storage import db
 from storage.models import InboxUpdate, Member
 from tests.conftest import make_settings

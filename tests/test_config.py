@@ -23,6 +23,7 @@ from tests.conftest import make_settings
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
     ],
 )
+@pytest.mark.process
 def test_malformed_setting_names_the_variable(env: dict[str, str], name: str) -> None:
     """Each bad variable gives one line with its name and exit code 2."""
     proc = subprocess.run(
@@ -37,6 +38,7 @@ def test_malformed_setting_names_the_variable(env: dict[str, str], name: str) ->
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.process
 def test_missing_token_for_run() -> None:
     """`run` without BOT_TOKEN explains what is missing."""
     env = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
@@ -66,6 +68,7 @@ def test_token_is_masked() -> None:
         load_settings(admin_ids="x", _env_file=None)
 
 
+@pytest.mark.process
 def test_help_lists_commands() -> None:
     """`python -m bot --help` lists the subcommands."""
     proc = subprocess.run(

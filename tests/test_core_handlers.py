@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import App
+from bot.devtools.localapi import FakeTelegram
 from bot.i18n import language_name
-from bot.localapi import FakeTelegram
 from storage.models import Member
 from tests.fakes import Chat
 

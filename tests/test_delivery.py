@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher
@@ -11,10 +12,10 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import select
 
 from bot.app import App
-from bot.delivery import DeliveryConfig
-from bot.intake import Intake
-from bot.localapi import FakeTelegram, Reply, error
-from bot.relay import Referrals, body_aad
+from bot.devtools.localapi import FakeTelegram, Reply, error
+from bot.referrals.outbox import DeliveryConfig, stop_worker
+from bot.referrals.service import Referrals, body_aad
+from bot.telegram.intake import Intake
 from storage.models import Member, MemberKey, NetworkGroup, OutboxMessage, Referral, Relay
 from storage.repositories import MemberRepo
 from tests.conftest import ADMIN_ID
@@ -163,7 +164,7 @@ async def test_permanent_server_errors_end_dead_with_an_alert(
     cards = [r for r in await outbox_rows(app) if r.kind == "card"]
     assert [r.state for r in cards] == ["dead"]
     # /healthz shows the dead letter (R36).
-    report = await app.extras["health_probes"]["outbox"]()
+    report = await app.health_probes["outbox"]()
     assert report["dead"] == 1 and report["pending"] == 0
     assert cards[0].failures == 4
     telegram.faults.clear()
@@ -399,9 +400,24 @@ async def test_sqlite_file_holds_no_referral_text(
         assert secret.encode("utf-16-le") not in blob, secret
 
 
-async def test_graceful_stop_returns_leases(app: App, bot: Bot) -> None:
-    """run() ends when stop is set and leaves no lease behind (R12)."""
-    delivery = worker(app, bot)
+async def test_graceful_stop_returns_leases(
+    make_group, app: App, bot: Bot, telegram: FakeTelegram
+) -> None:  # type: ignore[no-untyped-def]
+    """A stop while a card is on its way hands its lease back (R12).
+
+    The card's group is bound and Telegram stalls on it, so the row is leased when the stop
+    comes; the worker is cancelled after its grace period and must not keep the lease.
+    """
+    group = make_group("ASWA")
+    await group.bind("aswa")
+    stalled = asyncio.Event()
+
+    async def stall(method: str, params: dict[str, Any]) -> None:
+        if method == "sendMessage" and str(params.get("chat_id")) == str(group.chat_id):
+            stalled.set()
+            await asyncio.Event().wait()  # never answers
+
+    telegram.faults.append(stall)
     async with app.sessions.begin() as session:
         member, _ = await MemberRepo(session).get_or_create(4242)
         await Referrals(session, app).submit(
@@ -414,11 +430,13 @@ async def test_graceful_stop_returns_leases(app: App, bot: Bot) -> None:
             update_id=None,
         )
     stop = asyncio.Event()
-    task = asyncio.create_task(delivery.run(stop))
-    await asyncio.sleep(0.2)
+    task = asyncio.create_task(worker(app, bot).run(stop))
+    await asyncio.wait_for(stalled.wait(), timeout=10)
+    assert any(r.lease_until is not None for r in await outbox_rows(app))
     stop.set()
-    await asyncio.wait_for(task, timeout=10)
-    assert all(r.lease_until is None for r in await outbox_rows(app))
+    await stop_worker(task, grace=0.2)
+    assert task.done()
+    assert all(r.lease_until is None and r.lease_owner is None for r in await outbox_rows(app))
 
 
 async def test_two_workers_never_send_a_row_twice(

@@ -18,17 +18,17 @@ from aiogram.enums import ParseMode
 from sqlalchemy import func, select
 
 from bot.app import App
-from bot.delivery import DeliveryConfig
-from bot.localapi import FakeTelegram
-from bot.relay import Referrals
+from bot.devtools.localapi import FakeTelegram
+from bot.referrals.outbox import DeliveryConfig
+from bot.referrals.service import Referrals
 from storage.models import OutboxMessage, Referral
 from storage.repositories import MemberRepo
 from tests.conftest import ADMIN_ID, TOKEN
 from tests.fake_api import FakeBotAPI
 from tests.fakes import user
 from tests.faults import DROP_AFTER, Faults, FaultyBotAPI
+from tests.process import start_bot, stop, wait_for
 from tests.referral_kit import CODE_RE, worker
-from tests.test_process_e2e import start_bot, stop, wait_for
 
 GROUPS = {"aswa": -1001, "apnsw": -1002, "eswa": -1003, "global": -1009}
 # Country -> the group its card must end in: ESWA's group has kicked the bot (403).
@@ -238,6 +238,7 @@ class Member:
         )
 
 
+@pytest.mark.process
 async def test_kill_9_between_commit_and_delivery(fake_api: FakeBotAPI, tmp_path: Path) -> None:
     """The card's send hangs, the process is killed: after a restart the card arrives (R4, R6)."""
     tg = fake_api.telegram

@@ -12,7 +12,7 @@ import pytest
 
 from bot.app import create_app
 from bot.config import PROJECT_ROOT, Settings
-from bot.directory import (
+from bot.directory.model import (
     GLOBAL,
     Contacts,
     Directory,

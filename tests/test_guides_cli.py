@@ -24,7 +24,7 @@ EXPECTED = {
     "unknown-topic": "rights-guide/guide.yaml:2: unknown topic 'astrology'",
     "missing-english": "rights-guide/en.md:1: missing: every guide needs English",
     "page-too-long": "rights-guide/en.md:12: this paragraph renders to",
-    "unclosed-html": 'rights-guide/en.md:10: invalid HTML: unclosed start tag "b"',
+    "unclosed-html": "rights-guide/en.md:10: unsupported HTML '<b>'; use Markdown",
     "unsupported-markup": "rights-guide/en.md:12: HTML blocks are not supported",
     "unknown-kind": "rights-guide/guide.yaml:1: unknown kind 'handbook': use smart or community",
     "unknown-language": "rights-guide/pt.md:1: unknown language file pt.md",
@@ -61,6 +61,7 @@ def run_cli(*args: str, cwd: Path) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
+@pytest.mark.process
 def test_check_passes_on_the_seed_content() -> None:
     """The real command, as `make test` runs it: exit 0 and a one-line summary."""
     code, out, err = run_cli("guides", "check", cwd=PROJECT_ROOT)

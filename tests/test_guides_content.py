@@ -14,14 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.config import LANGUAGES, PROJECT_ROOT
-from bot.content import Library, LibraryHolder, inspect, load_library
-from bot.content.compile import SHARED, RenderCache
-from bot.content.loader import NOTICE_MAX, page_budget
-from bot.content.markdown import render
-from bot.content.search import normalise, tokens
-from bot.handlers.guides import card_text, notice, page_text
-from bot.localapi import TEXT_LIMIT, parse_html, utf16_len
+from bot.guides import Library, LibraryHolder, inspect, load_library
+from bot.guides.compile import SHARED, RenderCache
+from bot.guides.handlers import card_text, notice, page_text
+from bot.guides.loader import NOTICE_MAX, page_budget
+from bot.guides.markdown import render
+from bot.guides.search import normalise, tokens
 from bot.problems import ContentError
+from bot.telegram.html import TEXT_LIMIT, parse_html, utf16_len
 
 GUIDES = PROJECT_ROOT / "guides"
 SEED = load_library(GUIDES)
@@ -129,7 +129,7 @@ def test_markdown_becomes_telegram_html() -> None:
         ("## Page\n\n![a photo](https://x.org/p.png)", "images are not supported"),
         ("## Page\n\n<div>block</div>", "HTML blocks are not supported"),
         ("## Page\n\nA <font>tag</font>", "unsupported HTML"),
-        ("## Page\n\nA <b>bold start", 'unclosed start tag "b"'),
+        ("## Page\n\nA <b>bold start", "unsupported HTML '<b>'; use Markdown"),
         ("## Page\n\n[relative](/page)", "must be a full address"),
         ("## Page\n\n---\n\nMore", "horizontal rules are not supported"),
         ("## Empty page\n\n## Next\n\nText", "this page is empty"),

@@ -8,15 +8,18 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiogram.utils.i18n import I18n
 
 from bot.config import PROJECT_ROOT
-from bot.content import load_library
-from bot.handlers.guides import GuideCard, GuideList, GuideRead
-from bot.localapi import FakeTelegram
+from bot.devtools.localapi import FakeTelegram
+from bot.guides import load_library
+from bot.guides.handlers import GuideCard, GuideList, GuideRead
 from tests.fake_api import FakeBotAPI
 from tests.fakes import user
-from tests.test_process_e2e import start_bot, stop, wait_for
+from tests.process import start_bot, stop, wait_for
+
+pytestmark = pytest.mark.process
 
 GUIDES = PROJECT_ROOT / "guides"
 SEED = load_library(GUIDES)

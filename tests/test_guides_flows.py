@@ -14,8 +14,9 @@ from aiogram.utils.i18n import I18n
 
 from bot.app import App
 from bot.config import PROJECT_ROOT, Settings
-from bot.content import Guide, LibraryHolder
-from bot.handlers.guides import (
+from bot.devtools.localapi import FakeTelegram
+from bot.guides import Guide, LibraryHolder
+from bot.guides.handlers import (
     PER_PAGE,
     GuideBack,
     GuideCard,
@@ -23,8 +24,8 @@ from bot.handlers.guides import (
     GuideRead,
     GuideTopics,
 )
-from bot.keyboards import Menu
-from bot.localapi import FakeTelegram, parse_html, utf16_len
+from bot.telegram.html import parse_html, utf16_len
+from bot.ui.keyboards import Menu
 from tests.conftest import ADMIN_ID, make_settings
 from tests.fakes import Chat
 
@@ -41,8 +42,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def holder(app: App) -> LibraryHolder:
-    library = app.extras["library"]
-    assert isinstance(library, LibraryHolder)
+    library = app.library
     return library
 
 
@@ -122,7 +122,7 @@ async def test_guide_not_in_members_language_is_marked_and_shown_in_english(
     (card,) = await press(chat, GuideCard(s=swit_like.slug).pack())
     assert swit_like.version("en").title in card
     with LOCALES.context(), LOCALES.use_locale("ar"):
-        from bot.handlers.guides import notice
+        from bot.guides.handlers import notice
 
         line = notice("ar")
     assert line in card
@@ -411,7 +411,7 @@ async def test_reload_with_a_broken_file_keeps_old_content_and_tells_the_admin(
     (reply,) = await admin.say("/reload")
     assert "Not reloaded: 3 problems" in reply
     assert "guides/swit/en.md:" in reply and "'<font>'" in reply
-    assert 'unclosed start tag "b"' in reply
+    assert "unsupported HTML '<b>'" in reply
     assert "guides/cedaw/guide.yaml:2: unknown topic 'astrology'" in reply
     assert holder.current is before
     member: Chat = new_chat("en")

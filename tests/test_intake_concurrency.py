@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from bot.intake import Intake
-from bot.localapi import FakeTelegram, Params, Reply
+from bot.devtools.localapi import FakeTelegram, Params, Reply
+from bot.telegram.intake import Intake
 from tests.fake_api import FakeBotAPI
 from tests.fakes import user
-from tests.test_process_e2e import start_bot, stop, wait_for
+from tests.process import start_bot, stop, wait_for
 
 
 class Watch:
@@ -92,6 +92,7 @@ async def test_repeats_in_a_batch_and_across_batches_are_stored_once(
     assert replies(telegram, member["id"]) == [False, True]
 
 
+@pytest.mark.process
 async def test_kill_9_with_many_chats_in_flight_loses_nothing_and_repeats_nothing(
     fake_api: FakeBotAPI, tmp_path: Path
 ) -> None:

@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bot.app import App
+from bot.devtools.localapi import FakeTelegram, Params, Reply, error
 from bot.dispatcher import build_dispatcher
-from bot.intake import Intake
-from bot.localapi import FakeTelegram, Params, Reply, error
-from bot.webhook import PATH, SECRET_HEADER, WebhookServer
+from bot.telegram.intake import Intake
+from bot.telegram.webhook import PATH, SECRET_HEADER, WebhookServer
 from storage.models import InboxUpdate, OutboxMessage, Relay, utcnow
 from tests.conftest import ADMIN_ID
 from tests.fakes import Chat, user

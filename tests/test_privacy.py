@@ -13,10 +13,9 @@ from sqlalchemy.types import Integer, String
 
 from bot.app import App
 from bot.config import LANGUAGES, PROJECT_ROOT
-from bot.intake import Intake
-from bot.localapi import FakeTelegram
-from bot.relay import body_aad
-from bot.safety import get_safety
+from bot.devtools.localapi import FakeTelegram
+from bot.referrals.service import body_aad
+from bot.telegram.intake import Intake
 from storage.crypto import DataKeys, Sealer, decode_key
 from storage.models import Base, Member, Referral
 from tests.fakes import Chat
@@ -96,7 +95,7 @@ def test_catalog_has_every_checkup_string() -> None:
     from babel.messages.extract import extract_from_file
     from babel.messages.pofile import read_po
 
-    source = PROJECT_ROOT / "bot" / "handlers" / "safety.py"
+    source = PROJECT_ROOT / "bot" / "safety" / "handlers.py"
     ids = {
         m[1] if isinstance(m[1], str) else m[1][0]
         for m in extract_from_file("python", str(source), keywords={"_": None, "ngettext": (1, 2)})
@@ -179,7 +178,7 @@ async def readable_texts(
             sealers.append(data_keys.unwrap(int(member_id), bytes(key)))
         except Exception:
             continue
-    from bot.relay import relay_aad
+    from bot.referrals.service import relay_aad
 
     aads = [b"", *(body_aad(c) for c in codes(backup))]
     aads += [relay_aad(code, d, u) for code, d, u in relays]
@@ -288,7 +287,7 @@ async def test_forget_leaves_no_row_and_a_backup_cannot_be_read(
     assert not [t for t in opened if REQUEST in t or STAFF_REPLY in t or ANSWER in t]
     # And nothing of it sits in the live database's files in the clear, nor the member's
     # pseudonym: deleted rows are zeroed and the write-ahead log emptied after the commit.
-    await get_safety(app).close()
+    await app.safety.close()
     live = db_file(app)
     raw = read_if_exists(live) + read_if_exists(live.with_name(live.name + "-wal"))
     for secret in (REQUEST, STAFF_REPLY, ANSWER, member["public_id"]):

@@ -32,7 +32,7 @@ async def test_a_neutral_name_runs_through_welcome_privacy_and_commands(
     chat: Chat, settings
 ) -> None:  # type: ignore[no-untyped-def]
     """Under a neutral ORG_NAME nothing the member sees names the network or the default."""
-    from bot.commands import description, short_description
+    from bot.telegram.commands import description, short_description
 
     seen = [*await chat.say("/start"), *await chat.tap("Privacy check-up")]
     while any(b.endswith("▶") for b in chat.buttons()):

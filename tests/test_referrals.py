@@ -11,8 +11,8 @@ from aiogram import Bot, Dispatcher
 from sqlalchemy import select
 
 from bot.app import App
-from bot.intake import Intake
-from bot.localapi import FakeTelegram
+from bot.devtools.localapi import FakeTelegram
+from bot.telegram.intake import Intake
 from storage.models import OutboxMessage, Referral
 from tests.fakes import Chat
 from tests.referral_kit import Group, staff, submit, texts_to, worker

@@ -11,11 +11,11 @@ from aiogram import Bot
 from sqlalchemy import func, select
 
 from bot.app import App, create_app
-from bot.delivery import DeliveryConfig
+from bot.devtools.localapi import FakeTelegram
 from bot.dispatcher import build_dispatcher
-from bot.intake import Intake
-from bot.localapi import FakeTelegram
-from bot.relay import Referrals
+from bot.referrals.outbox import DeliveryConfig
+from bot.referrals.service import Referrals
+from bot.telegram.intake import Intake
 from storage import db
 from storage.models import OutboxMessage
 from storage.repositories import MemberRepo

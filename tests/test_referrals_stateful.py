@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from bot.app import create_app
-from bot.delivery import Delivery
+from bot.devtools.localapi import FakeTelegram, LocalSession
 from bot.dispatcher import build_dispatcher
-from bot.intake import Intake
-from bot.localapi import FakeTelegram, LocalSession
+from bot.referrals.outbox import Delivery
+from bot.telegram.intake import Intake
 from tests.conftest import TOKEN, make_settings
 from tests.fakes import Chat, user
 from tests.referral_kit import Clock, Group, submit, worker

@@ -15,9 +15,9 @@ from aiogram.types import MessageEntity
 from sqlalchemy import func, select
 
 from bot.app import App
-from bot.intake import Intake
-from bot.localapi import FakeTelegram
-from bot.safety import Prefs, Safety, _with_first_line, get_safety
+from bot.devtools.localapi import FakeTelegram
+from bot.safety.service import Prefs, Safety, _with_first_line
+from bot.telegram.intake import Intake
 from storage.models import MemberSafety, MessageSighting
 from tests.fakes import Chat
 from tests.referral_kit import Group, submit, worker
@@ -36,7 +36,7 @@ class Clock:
 @pytest.fixture
 def clock(app: App) -> Clock:
     fake = Clock(T0)
-    get_safety(app).clock = fake
+    app.safety.clock = fake
     return fake
 
 
@@ -146,7 +146,7 @@ async def test_a_refused_batch_does_not_stop_the_exit(
     chat: Chat, telegram: FakeTelegram, clock: Clock
 ) -> None:
     """If Telegram refuses to delete (too old, already gone), the member still gets the note."""
-    from bot.localapi import error
+    from bot.devtools.localapi import error
 
     await chat.say("/start")
     telegram.faults.append(
@@ -421,7 +421,7 @@ async def test_ids_wait_in_memory_while_the_database_is_away(
 ) -> None:
     """A failed background flush keeps the ids (and logs only a count); the next one stores."""
     await chat.say("/start")
-    safety = get_safety(app)
+    safety = app.safety
     sessions = safety.sessions
 
     class Down:

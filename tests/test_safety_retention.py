@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from bot import cli
 from bot.app import App, create_app
 from bot.config import Settings, sqlite_url
-from bot.safety import INBOX_MAX, INBOX_REPEATS, WINDOW, purge, purge_if_due
+from bot.safety.retention import INBOX_MAX, INBOX_REPEATS, purge, purge_if_due
+from bot.safety.service import WINDOW
 from storage.models import (
     InboxUpdate,
     Member,

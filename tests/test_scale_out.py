@@ -14,15 +14,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import ClientSession
 
-from bot.localapi import FakeTelegram
+from bot.devtools.localapi import FakeTelegram
 from storage import db
 from tests.fake_api import FakeBotAPI
 from tests.fakes import user
-from tests.test_process_e2e import start_bot, stop, wait_for
+from tests.process import start_bot, stop, wait_for
 
 SECRET = "scale-out-secret_0123456789"
+pytestmark = pytest.mark.process
 CHATS, PER_CHAT = 100, 10
 _HEADER = "X-Telegram-Bot-Api-Secret-Token"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +13,17 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.config import Settings
-from bot.countries import CountryKeep, CountryPick, CountryRegion
-from bot.directory import GLOBAL, Contacts, Directory, Need, Network, Region, Service
-from bot.handlers.services import ServicePage
-from bot.keyboards import Menu
-from bot.localapi import FakeTelegram
+from bot.devtools.localapi import FakeTelegram
+from bot.directory.countries import CountryKeep, CountryPick, CountryRegion
+from bot.directory.handlers import ServicePage
+from bot.directory.model import GLOBAL, Contacts, Directory, Need, Network, Region, Service
+from bot.ui.keyboards import Menu
 from storage.models import Member
 from tests.fakes import Chat
+from tests.places import TORONTO, assert_no_coordinates
 
 SERVICES = Menu(section="services").pack()
 # Distinctive digits, so that any copy of them anywhere is easy to spot.
-TORONTO = (43.6532117, -79.3831843)
 
 
 def buttons(chat: Chat) -> list[dict[str, Any]]:
@@ -269,24 +268,6 @@ async def test_all_callback_data_fits_64_bytes(chat: Chat, dp: Dispatcher) -> No
 
 def db_path(settings: Settings) -> Path:
     return Path(settings.database_url.split(":///", 1)[1])
-
-
-def assert_no_coordinates(path: Path, lat: float, lon: float) -> None:
-    """Read every table of the SQLite file; no value may equal or contain the coordinates."""
-    needles = [f"{abs(v):.4f}"[:-1] for v in (lat, lon)]  # "43.653", "79.383"
-    with sqlite3.connect(path) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        assert "members" in tables and "inbox" in tables
-        for table in tables:
-            for row in conn.execute(f'SELECT * FROM "{table}"'):
-                for value in row:
-                    if isinstance(value, float):
-                        assert abs(value - lat) > 0.01 and abs(value - lon) > 0.01, table
-                    elif isinstance(value, str | bytes):
-                        raw = value.encode() if isinstance(value, str) else value
-                        assert not any(n.encode() in raw for n in needles), table
-    for file in path.parent.glob(path.name + "*"):  # the file itself, and any journal or WAL
-        assert not any(n.encode() in file.read_bytes() for n in needles), file.name
 
 
 async def test_location_lists_nearest_services_and_is_kept_nowhere(

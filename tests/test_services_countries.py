@@ -6,7 +6,7 @@ import pytest
 from aiogram.utils.i18n import I18n
 
 from bot.config import LANGUAGES, PROJECT_ROOT
-from bot.countries import (
+from bot.directory.countries import (
     ALIASES,
     CountryPick,
     countries_keyboard,
@@ -15,7 +15,7 @@ from bot.countries import (
     normalise,
     sorted_countries,
 )
-from bot.directory import Directory, country_codes, load
+from bot.directory.model import Directory, country_codes, load
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bot.countries import CountryKeep
-from bot.handlers.services import ServicePage
+import pytest
+
+from bot.directory.countries import CountryKeep
+from bot.directory.handlers import ServicePage
 from tests.fake_api import FakeBotAPI
 from tests.fakes import user
-from tests.test_process_e2e import start_bot, stop, wait_for
-from tests.test_services import TORONTO, assert_no_coordinates
+from tests.places import TORONTO, assert_no_coordinates
+from tests.process import start_bot, stop, wait_for
+
+pytestmark = pytest.mark.process
 
 
 async def test_russian_member_and_a_location_through_the_real_process(

@@ -8,9 +8,9 @@ from pathlib import Path
 from aiogram import Bot
 
 from bot.app import create_app
+from bot.devtools.localapi import FakeTelegram
 from bot.dispatcher import build_dispatcher
-from bot.intake import Intake
-from bot.localapi import FakeTelegram
+from bot.telegram.intake import Intake
 from tests.conftest import make_settings
 from tests.fakes import Chat, user
 

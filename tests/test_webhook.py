@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bot.app import App
-from bot.intake import Intake
-from bot.localapi import FakeTelegram
-from bot.webhook import PATH, SECRET_HEADER, WebhookServer
+from bot.devtools.localapi import FakeTelegram
+from bot.telegram.intake import Intake
+from bot.telegram.webhook import PATH, SECRET_HEADER, WebhookServer
 from storage.models import InboxUpdate
 from tests.fakes import user
 
@@ -113,13 +113,14 @@ async def test_health_reports_database_and_backlog(client: TestClient) -> None: 
     assert body["database"] == "ok" and body["inbox_backlog"] == 0
 
 
+@pytest.mark.process
 async def test_webhook_process_sets_webhook_and_serves(
     fake_api,
     tmp_path,
     unused_tcp_port,  # type: ignore[no-untyped-def]
 ) -> None:
     """The real `python -m bot webhook` registers itself and answers a POSTed update."""
-    from tests.test_process_e2e import start_bot, stop, wait_for
+    from tests.process import start_bot, stop, wait_for
 
     tg: FakeTelegram = fake_api.telegram
     proc = await start_bot(

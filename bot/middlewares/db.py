@@ -24,12 +24,12 @@ from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.inbox import InboxQueue
 from storage.models import utcnow
 from storage.repositories import MemberRepo
+from storage.repositories.inbox import InboxRepo
 
 if TYPE_CHECKING:
-    from bot.intake import Receipt
+    from bot.telegram.intake import Receipt
 
 _session: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
 _receipt: ContextVar[Receipt | None] = ContextVar("update_receipt", default=None)
@@ -90,7 +90,7 @@ class Transaction(BaseMiddleware):
                 result = await handler(event, data)
                 update_id: int | None = data.get("inbox_update_id")
                 if update_id is not None:
-                    await InboxQueue(session).mark_handled([update_id], utcnow())
+                    await InboxRepo(session).mark_handled([update_id], utcnow())
                 await session.commit()
             finally:
                 _session.reset(token)

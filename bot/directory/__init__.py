@@ -1,0 +1,1 @@
+"""The directory of networks and services, and the country picker that features share."""

@@ -1,0 +1,36 @@
+"""Callback data of the referral buttons: a card in a staff group, a member's own request."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class CardOp(StrEnum):
+    CLAIM = "c"
+    CLOSE = "x"
+
+
+class CardAction(CallbackData, prefix="cd"):
+    """Claim or close on a card in a staff group; `r` is the referral code."""
+
+    op: CardOp
+    r: str
+
+
+class RequestOp(StrEnum):
+    LIST = "l"
+    OPEN = "o"
+    REPLY = "r"
+    WITHDRAW = "w"
+    WITHDRAW_YES = "wy"
+    DELETE = "d"
+    DELETE_YES = "dy"
+
+
+class RequestAction(CallbackData, prefix="rq"):
+    """A member's action on their own request; `r` is the referral code."""
+
+    op: RequestOp
+    r: str = ""

@@ -1,0 +1,269 @@
+"""Every text the referral feature shows: the card staff see, the member's list, the relays,
+reminders and admin alerts. Change the wording here; the logic lives in service.py and outbox.py.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from typing import Any
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from babel import Locale
+
+from bot.directory.model import Directory
+from bot.i18n import _, language_name
+from bot.referrals.callbacks import CardAction, CardOp
+from bot.referrals.service import Body
+from storage.models import Member, Referral, ReferralState
+
+# What a member sees for each stored state.
+MEMBER_STATES = {
+    ReferralState.QUEUED: ReferralState.WAITING,
+    ReferralState.WAITING: ReferralState.WAITING,
+    ReferralState.DELIVERED: ReferralState.DELIVERED,
+    ReferralState.CLAIMED: ReferralState.CLAIMED,
+    ReferralState.ANSWERED: ReferralState.ANSWERED,
+    ReferralState.CLOSED: ReferralState.CLOSED,
+    ReferralState.WITHDRAWN: ReferralState.WITHDRAWN,
+}
+
+# -- names -------------------------------------------------------------------------------------
+
+
+@cache
+def _territory_names(lang: str) -> dict[str, str]:
+    return {str(k): str(v) for k, v in Locale.parse(lang).territories.items()}
+
+
+def country_label(code: str, lang: str) -> str:
+    return _territory_names(lang).get(code, code)
+
+
+def language_label(code: str, lang: str) -> str:
+    """'Spanish (Español)' for staff reading in English: both names, so either side can read it."""
+    foreign = str(Locale.parse(lang).languages.get(code, code))
+    native = language_name(code)
+    return foreign if foreign.lower() == native.lower() else f"{foreign} ({native})"
+
+
+def need_label(directory: Directory, need_id: str, lang: str) -> str:
+    need = directory.need(need_id)
+    return need.name(lang) if need is not None else need_id
+
+
+def network_label(directory: Directory, network_id: str) -> str:
+    network = directory.network(network_id)
+    return network.name if network is not None else network_id
+
+
+def pseudonym(public_id: str) -> str:
+    return _("Member {code}").format(code=public_id)
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardView:
+    """Everything a card shows, in the staff's language (the deployment's default)."""
+
+    code: str
+    need: str
+    country: str
+    language: str
+    member: str
+    username: str | None
+    text: str | None
+    network: str
+    via_fallback: bool
+    state: ReferralState
+
+
+def card_view(
+    directory: Directory,
+    referral: Referral,
+    member: Member | None,
+    body: Body | None,
+    lang: str,
+    group_network: str | None = None,
+) -> CardView:
+    """`group_network`: the network whose group gets the card, when not yet recorded."""
+    routed = group_network or referral.group_network_id or referral.network_id
+    return CardView(
+        code=referral.code,
+        need=need_label(directory, referral.need, lang),
+        country=country_label(referral.country, lang),
+        language=language_label(referral.language, lang),
+        member=pseudonym(member.public_id) if member is not None else _("a former member"),
+        username=body.username if body is not None else None,
+        text=body.text if body is not None else None,
+        network=network_label(directory, referral.network_id),
+        via_fallback=routed != referral.network_id,
+        state=referral.state,
+    )
+
+
+def card_text(
+    view: CardView,
+    *,
+    repeat: bool = False,
+    claimed_by: str | None = None,
+    escalated_hours: int | None = None,
+) -> str:
+    lines: list[str] = []
+    if repeat:
+        lines.append("🔁 " + _("(repeat) This card may have been posted before."))
+    if escalated_hours is not None:
+        lines.append(
+            "⏫ "
+            + _("Escalated: unclaimed for {hours} hours in the group of {network}.").format(
+                hours=escalated_hours, network=html.escape(view.network)
+            )
+        )
+    lines.append("📨 <b>" + _("Request {code}").format(code=view.code) + "</b>")
+    lines.append(_("Need: {need}").format(need=html.escape(view.need)))
+    lines.append(_("Country: {country}").format(country=html.escape(view.country)))
+    lines.append(_("Language: {language}").format(language=html.escape(view.language)))
+    who = html.escape(view.member)
+    if view.username:
+        who += " (@" + html.escape(view.username) + ")"
+    lines.append(_("From: {member}").format(member=who))
+    if view.via_fallback:
+        lines.append(
+            _("For: {network} (its group is not set up, so it came here)").format(
+                network=html.escape(view.network)
+            )
+        )
+    if view.state == ReferralState.WITHDRAWN:
+        lines += ["", "↩️ <b>" + _("Withdrawn by the member.") + "</b>"]
+        return "\n".join(lines)
+    if view.state == ReferralState.DELETED:
+        lines += ["", "🗑 <b>" + _("Deleted by the member: the text is gone.") + "</b>"]
+        return "\n".join(lines)
+    if view.text is not None:
+        lines += ["", "<blockquote>" + html.escape(view.text) + "</blockquote>"]
+    lines.append("")
+    if view.state == ReferralState.CLOSED:
+        lines.append("✅ <b>" + _("Closed.") + "</b>")
+    else:
+        if claimed_by is not None:
+            lines.append("✋ " + _("Claimed by {name}.").format(name=html.escape(claimed_by)))
+        elif view.state in (ReferralState.CLAIMED, ReferralState.ANSWERED):
+            lines.append("✋ " + _("Claimed."))
+        lines.append(
+            _("Reply to this message to answer. The member sees the network's name, never yours.")
+        )
+    return "\n".join(lines)
+
+
+def card_markup(code: str, state: ReferralState) -> InlineKeyboardMarkup | None:
+    if state in (ReferralState.CLOSED, ReferralState.WITHDRAWN, ReferralState.DELETED):
+        return None
+    kb = InlineKeyboardBuilder()
+    if state in (ReferralState.QUEUED, ReferralState.WAITING, ReferralState.DELIVERED):
+        kb.button(text="✋ " + _("Claim"), callback_data=CardAction(op=CardOp.CLAIM, r=code))
+    kb.button(text="✅ " + _("Close"), callback_data=CardAction(op=CardOp.CLOSE, r=code))
+    kb.adjust(2)
+    return kb.as_markup()
+
+
+def member_state_label(state: ReferralState) -> str:
+    labels = {
+        ReferralState.WAITING: _("waiting"),
+        ReferralState.DELIVERED: _("delivered"),
+        ReferralState.CLAIMED: _("claimed"),
+        ReferralState.ANSWERED: _("answered"),
+        ReferralState.CLOSED: _("closed"),
+        ReferralState.WITHDRAWN: _("withdrawn"),
+    }
+    return labels.get(MEMBER_STATES.get(state, state), state)
+
+
+class AlertReason(StrEnum):
+    """Why admins get a private alert."""
+
+    WAITING = "waiting"  # a request waits: no group for its network, and no fallback
+    DEAD = "dead"  # a message was given up on
+    REFUSED = "refused"  # a group stopped accepting the bot's messages
+    QUARANTINED = "quarantined"  # an update was set aside (bot/telegram/intake.py)
+
+
+# -- texts the worker sends ----------------------------------------------------------------------
+
+
+def relay_to_member_text(network: str, code: str, text: str, repeat: bool) -> str:
+    head = "💬 <b>" + _("Reply from {network}").format(network=html.escape(network)) + "</b>"
+    lines = []
+    if repeat:
+        lines.append("🔁 " + _("(repeat) You may have received this already."))
+    lines += [
+        head + f" · {code}",
+        "",
+        html.escape(text),
+        "",
+        _("Tap «Reply» to answer. They see your member code, never your name."),
+    ]
+    return "\n".join(lines)
+
+
+def relay_to_group_text(view: CardView, text: str, repeat: bool) -> str:
+    lines = []
+    if repeat:
+        lines.append("🔁 " + _("(repeat) This message may have been posted before."))
+    lines += [
+        f"💬 <b>{view.code}</b> · " + _("{member} wrote:").format(member=html.escape(view.member)),
+        "",
+        "<blockquote>" + html.escape(text) + "</blockquote>",
+        "",
+        _("Reply to this message to answer."),
+    ]
+    return "\n".join(lines)
+
+
+def closed_text(network: str, code: str) -> str:
+    return _(
+        "✅ Your request {code} was closed by {network}. You can send a new request at any "
+        "time with /ask."
+    ).format(code=code, network=html.escape(network))
+
+
+def withdrawn_text(code: str) -> str:
+    return "↩️ " + _("{code}: withdrawn by the member.").format(code=code)
+
+
+def reminder_text(code: str, hours: int) -> str:
+    return "⏰ " + _(
+        "{code} has not been claimed for {hours} hours. Please claim it, or close it."
+    ).format(code=code, hours=hours)
+
+
+def alert_text(directory: Directory, params: dict[str, Any]) -> str:
+    reason = params.get("reason")
+    code = html.escape(str(params.get("code") or ""))
+    network_id = str(params.get("network") or "")
+    network = html.escape(network_label(directory, network_id)) if network_id else ""
+    error = html.escape(str(params.get("error") or ""))
+    if reason == AlertReason.WAITING:
+        return "⚠️ " + _(
+            "Request {code} for {network} is waiting: no staff group is set up for it, and "
+            "there is no fallback group. In a staff group, send /bind {id} (or /bind global)."
+        ).format(code=code, network=network, id=html.escape(network_id))
+    if reason == AlertReason.QUARANTINED:
+        return "⚠️ " + _(
+            "An update from Telegram could not be handled and was set aside, so that nothing "
+            "else waits for it. Its content is not shown here; the logs and /metrics count such "
+            "updates. Later ones today are counted without another message."
+        )
+    if reason == AlertReason.REFUSED:
+        return "⚠️ " + _(
+            "The bot cannot post in the group of {network} any more ({error}). Its requests "
+            "now go to the fallback group. Add the bot back and send /bind {id} there."
+        ).format(network=network, error=error, id=html.escape(network_id))
+    return "⚠️ " + _(
+        "A message for request {code} could not be delivered after {n} tries ({error}). It is "
+        "marked dead; send /bind in the right group to try the card again."
+    ).format(code=code or "—", n=int(params.get("n") or 0), error=error)

@@ -1,0 +1,34 @@
+"""Routers in the order they are tried: specific features first, the catch-all last."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.core import errors, fallback, language, privacy, start
+from bot.directory import countries
+from bot.directory import handlers as services
+from bot.guides import handlers as guides
+from bot.referrals import binding, member, staff
+from bot.safety import handlers as safety
+
+
+def routers() -> list[Router]:
+    ordered = [
+        errors.router,
+        # Feature routers go here, before the core commands and the catch-all.
+        safety.router,  # first: /exit and "Clear this chat" work in any conversation state
+        binding.router,  # /bind, /unbind: before the group side, which swallows group chatter
+        staff.router,  # staff groups only: cards, claims, replies to cards
+        member.router,  # /ask, /requests; early so its text steps win over other features
+        countries.router,  # the shared country picker (services, network, ask)
+        services.router,
+        guides.router,  # before start: it answers /start g-<slug> deep links
+        start.router,
+        language.router,
+        privacy.router,
+        fallback.router,
+    ]
+    # Module-level routers may be attached to an earlier dispatcher (tests build many).
+    for router in ordered:
+        router._parent_router = None
+    return ordered

@@ -1,0 +1,1 @@
+"""Members' safety: clearing the chat, discreet mode, the PIN, /forget and data retention."""

@@ -1,0 +1,1 @@
+"""Telegram at the edge: HTML rules and limits, durable intake, the webhook, command menus."""
