@@ -47,6 +47,7 @@ from aiogram.types import Update
 
 from bot import metrics
 from bot.app import App
+from bot.middlewares.db import turn
 from bot.retry import error_kind, is_outage
 from storage.models import utcnow
 from storage.repositories import OutboxRepo
@@ -199,7 +200,7 @@ class Intake:
     async def _store(
         self, rows: list[tuple[int, int, bytes]], bad: list[tuple[Incoming, str]], now: dt.datetime
     ) -> int:
-        async with self.app.sessions.begin() as session:
+        async with turn(self.app.sessions), self.app.sessions.begin() as session:
             queue = InboxRepo(session)
             new = await queue.add_new(rows, now)
             for item, reason in bad:
@@ -263,7 +264,7 @@ class Intake:
                 await renewer
             with contextlib.suppress(Exception):
                 await self._release_finished()
-                async with self.app.sessions.begin() as session:
+                async with turn(self.app.sessions), self.app.sessions.begin() as session:
                     await InboxRepo(session).release_all(self.instance)
 
     async def _wait(self, stop: asyncio.Event) -> None:
@@ -300,7 +301,7 @@ class Intake:
             self.next_due = None
         ttl = dt.timedelta(seconds=self.config.claim_ttl)
         started = time.monotonic()
-        async with self.app.sessions.begin() as session:
+        async with turn(self.app.sessions), self.app.sessions.begin() as session:
             queue = InboxRepo(session)
             keys = await queue.due_chats(now, set(self.lanes), free)
             claimed = await queue.claim(keys, self.instance, now, ttl) if keys else []
@@ -347,7 +348,7 @@ class Intake:
         for key in done:
             self.deadlines.pop(key, None)
         if done:
-            async with self.app.sessions.begin() as session:
+            async with turn(self.app.sessions), self.app.sessions.begin() as session:
                 await InboxRepo(session).release(done, self.instance)
 
     async def _renew_forever(self, stop: asyncio.Event) -> None:
@@ -359,7 +360,7 @@ class Intake:
                 continue
             started = time.monotonic()
             try:
-                async with self.app.sessions.begin() as session:
+                async with turn(self.app.sessions), self.app.sessions.begin() as session:
                     kept = await InboxRepo(session).renew(keys, self.instance, self.clock(), ttl)
             except Exception as exc:
                 # Not renewed: the lanes stop before their claims could pass to another instance.
@@ -407,7 +408,7 @@ class Intake:
         """Mark one update handled in a transaction of its own, waiting out a short outage."""
         for attempt in range(8):
             try:
-                async with self.app.sessions.begin() as session:
+                async with turn(self.app.sessions), self.app.sessions.begin() as session:
                     await InboxRepo(session).mark_handled([update_id], self.clock())
                 return
             except Exception as exc:
@@ -442,7 +443,7 @@ class Intake:
             await self._quarantine(row, name)
             return True  # the chat goes on without it
         at = now + dt.timedelta(seconds=delay)
-        async with self.app.sessions.begin() as session:
+        async with turn(self.app.sessions), self.app.sessions.begin() as session:
             await InboxRepo(session).retry_later(row.update_id, at, name, failed=failed)
         log.warning("update %s not handled (%s); next try in %.0f s", row.update_id, name, delay)
         self._due_at(at)
@@ -450,7 +451,7 @@ class Intake:
 
     async def _quarantine(self, row: Pending, reason: str) -> None:
         now = self.clock()
-        async with self.app.sessions.begin() as session:
+        async with turn(self.app.sessions), self.app.sessions.begin() as session:
             await InboxRepo(session).quarantine(row.update_id, reason, now)
             await self._tell_admins(session, now)
         metrics.UPDATES_QUARANTINED.inc()
@@ -472,7 +473,7 @@ class Intake:
     async def poll(self, stop: asyncio.Event, long_poll: int = 25) -> None:
         """Long polling: fetch, commit, confirm; the handling loop runs beside it."""
         with contextlib.suppress(Exception):  # the loop below waits out an outage anyway
-            async with self.app.sessions.begin() as session:
+            async with turn(self.app.sessions), self.app.sessions.begin() as session:
                 await InboxRepo(session).release_all(None)
         inner = asyncio.Event()
         worker = asyncio.create_task(self.run(inner))
