@@ -165,15 +165,15 @@ async def test_m1_poison_update_does_not_stop_polling(
     stop = asyncio.Event()
     poller = asyncio.create_task(intake.poll(stop, long_poll=0))
     try:
-        for _ in range(200):
+        for _ in range(600):  # generous: the suite runs on busy machines
             if answers(telegram, member["id"]) or poller.done():
                 break
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)
         assert not poller.done(), poller.exception()
         assert answers(telegram, member["id"])
     finally:
         stop.set()
-        await asyncio.wait_for(poller, 10)
+        await asyncio.wait_for(poller, 30)
     assert telegram.confirmed_offset > poison["update_id"]
 
 
@@ -228,14 +228,14 @@ async def test_m2_database_error_pauses_polling_instead_of_exiting(
         assert not poller.done(), poller.exception()
         assert telegram.confirmed_offset == 0
         app.sessions = healthy
-        for _ in range(300):
+        for _ in range(600):
             if answers(telegram, member["id"]):
                 break
             await asyncio.sleep(0.05)
         assert answers(telegram, member["id"])
     finally:
         stop.set()
-        await asyncio.wait_for(poller, 10)
+        await asyncio.wait_for(poller, 30)
         await broken.dispose()
 
 
