@@ -15,7 +15,7 @@ from bot.app import App
 from bot.config import Settings
 from bot.i18n import _
 from bot.safety.retention import forget_member
-from bot.ui.callbacks import CheckUp, Discreet, PinMenu
+from bot.ui.callbacks import CheckUp, Discreet, DiscreetOp, PinMenu, PinOp
 from bot.ui.keyboards import Menu, back_to_menu, clear_chat_button, main_menu, menu_button
 from bot.ui.screens import ack, show
 from storage.models import Member
@@ -50,8 +50,8 @@ def privacy_text(settings: Settings) -> str:
 def privacy_keyboard() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text="🛡 " + _("Privacy check-up"), callback_data=CheckUp(page=0))
-    kb.button(text="🕶 " + _("Discreet mode"), callback_data=Discreet(op="show"))
-    kb.button(text="🔢 " + _("PIN for “My requests”"), callback_data=PinMenu(op="show"))
+    kb.button(text="🕶 " + _("Discreet mode"), callback_data=Discreet(op=DiscreetOp.SHOW))
+    kb.button(text="🔢 " + _("PIN for “My requests”"), callback_data=PinMenu(op=PinOp.SHOW))
     kb.button(text="🗑 " + _("Delete my data"), callback_data=Forget(step="ask"))
     kb.adjust(2, 1, 1)
     kb.row(clear_chat_button())

@@ -25,7 +25,7 @@ from bot.i18n import _, ngettext
 from bot.referrals.callbacks import RequestAction, RequestOp
 from bot.safety.pin import check_pin, hash_pin, valid_pin
 from bot.safety.service import Prefs, Safety
-from bot.ui.callbacks import CheckUp, Discreet, PinMenu
+from bot.ui.callbacks import CheckUp, Discreet, DiscreetOp, PinMenu, PinOp
 from bot.ui.keyboards import (
     ClearChat,
     Menu,
@@ -257,13 +257,13 @@ def discreet_keyboard(row: MemberSafety | None) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(
         text=_("Turn discreet mode off") if discreet else "🕶 " + _("Turn discreet mode on"),
-        callback_data=Discreet(op="mode"),
+        callback_data=Discreet(op=DiscreetOp.MODE),
     )
     kb.button(
         text=_("Allow forwarding and saving")
         if protect
         else "🔒 " + _("Block forwarding and saving"),
-        callback_data=Discreet(op="protect"),
+        callback_data=Discreet(op=DiscreetOp.PROTECT),
     )
     kb.button(text="◀ " + _("Privacy"), callback_data=Menu(section="privacy"))
     kb.adjust(1)
@@ -272,10 +272,10 @@ def discreet_keyboard(row: MemberSafety | None) -> InlineKeyboardMarkup:
 
 
 async def _toggle(
-    member: Member, session: AsyncSession, safety: Safety, chat_id: int, what: str
+    member: Member, session: AsyncSession, safety: Safety, chat_id: int, what: DiscreetOp
 ) -> MemberSafety:
     row = await SafetyRepo(session).settings_to_change(member.id)
-    if what == "mode":
+    if what == DiscreetOp.MODE:
         row.discreet = not row.discreet
     else:
         row.protect = not row.protect
@@ -290,29 +290,33 @@ async def cmd_discreet(
 ) -> None:
     if member is None:
         return
-    row = await _toggle(member, session, safety, message.chat.id, "mode")
+    row = await _toggle(member, session, safety, message.chat.id, DiscreetOp.MODE)
     await message.answer(discreet_text(row), reply_markup=discreet_keyboard(row))
 
 
-@router.callback_query(Discreet.filter())
-async def change_discreet(
+@router.callback_query(Discreet.filter(F.op == DiscreetOp.SHOW))
+async def show_discreet(
+    query: CallbackQuery, member: Member | None, session: AsyncSession
+) -> None:
+    if member is None:
+        await stale_button(query)
+        return
+    row = await SafetyRepo(session).settings(member.id)
+    await show(query, discreet_text(row), discreet_keyboard(row))
+
+
+@router.callback_query(Discreet.filter(F.op.in_({DiscreetOp.MODE, DiscreetOp.PROTECT})))
+async def toggle_discreet(
     query: CallbackQuery,
     callback_data: Discreet,
     member: Member | None,
     session: AsyncSession,
     safety: Safety,
 ) -> None:
-    if (
-        member is None
-        or query.message is None
-        or callback_data.op not in ("show", "mode", "protect")
-    ):
+    if member is None or query.message is None:
         await stale_button(query)
         return
-    if callback_data.op == "show":
-        row = await SafetyRepo(session).settings(member.id)
-    else:
-        row = await _toggle(member, session, safety, query.message.chat.id, callback_data.op)
+    row = await _toggle(member, session, safety, query.message.chat.id, callback_data.op)
     await show(query, discreet_text(row), discreet_keyboard(row))
 
 
@@ -337,9 +341,9 @@ def pin_text(has_pin: bool) -> str:
 def pin_keyboard(has_pin: bool) -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     if has_pin:
-        kb.button(text=_("Remove the PIN"), callback_data=PinMenu(op="remove"))
+        kb.button(text=_("Remove the PIN"), callback_data=PinMenu(op=PinOp.REMOVE))
     else:
-        kb.button(text="🔢 " + _("Set a PIN"), callback_data=PinMenu(op="set"))
+        kb.button(text="🔢 " + _("Set a PIN"), callback_data=PinMenu(op=PinOp.SET))
     kb.button(text="◀ " + _("Privacy"), callback_data=Menu(section="privacy"))
     kb.adjust(1)
     kb.row(menu_button())
@@ -443,15 +447,15 @@ async def pin_menu(
     safety: Safety,
     state: FSMContext,
 ) -> None:
-    if member is None or callback_data.op not in ("show", "set", "remove"):
+    if member is None:
         await stale_button(query)
         return
     row = await SafetyRepo(session).settings(member.id)
     has_pin = row is not None and row.pin is not None
-    if callback_data.op == "set" and not has_pin:
+    if callback_data.op == PinOp.SET and not has_pin:
         await state.set_state(PinEntry.new)
         await show(query, pin_prompt(), back_to_menu())
-    elif callback_data.op == "remove" and has_pin and row is not None:
+    elif callback_data.op == PinOp.REMOVE and has_pin and row is not None:
         locked = locked_text(row, safety.clock())
         if locked is not None:
             await show(query, locked, back_to_menu())

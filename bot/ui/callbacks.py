@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from aiogram.filters.callback_data import CallbackData
 
 
@@ -11,9 +13,21 @@ class CheckUp(CallbackData, prefix="cu"):
     page: int
 
 
+class DiscreetOp(StrEnum):
+    SHOW = "show"
+    MODE = "mode"  # toggle discreet mode
+    PROTECT = "protect"  # toggle protect_content
+
+
 class Discreet(CallbackData, prefix="dm"):
-    op: str  # "show", "mode" (toggle discreet mode) or "protect" (toggle protect_content)
+    op: DiscreetOp
+
+
+class PinOp(StrEnum):
+    SHOW = "show"
+    SET = "set"
+    REMOVE = "remove"
 
 
 class PinMenu(CallbackData, prefix="pn"):
-    op: str  # "show", "set" or "remove"
+    op: PinOp
