@@ -33,6 +33,7 @@ MEMBERS = 200
 WINDOW = 8.0  # seconds measured per scenario, after a warm-up
 ANSWER_WITHIN = 10.0
 TICK = os.sysconf("SC_CLK_TCK")
+UPDATE_IDS = itertools.count(1)
 
 
 def free_port() -> int:
@@ -162,8 +163,9 @@ class Run:
 class Members:
     def __init__(self, api: FakeApi, ports: list[int]) -> None:
         self.api, self.ports = api, ports
-        self.update_ids = itertools.count(1)
-        self.message_ids = itertools.count(1)
+        # Shared by every scenario: the bot drops a repeated update_id, as it must.
+        self.update_ids = UPDATE_IDS
+        self.message_ids = UPDATE_IDS
         self.turn = itertools.count()
 
     def body(self, member: int) -> bytes:
