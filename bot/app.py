@@ -101,7 +101,10 @@ async def create_app(
     if problems or directory is None or holder is None:
         raise ContentError(problems)
     key = master_key(settings)
-    engine = db.create_engine(settings.database_url)
+    # One connection per chat handled at once, plus the workers, the webhook and /healthz.
+    # SQLite connections are cheap threads; PostgreSQL's are scarce and shared by instances.
+    overflow = settings.max_concurrent_updates + 10 if settings.is_sqlite else 20
+    engine = db.create_engine(settings.database_url, pool_size=5, max_overflow=overflow)
     if settings.is_sqlite:
         await db.upgrade(engine, key)
     elif await db.needs_upgrade(engine):

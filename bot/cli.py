@@ -285,8 +285,14 @@ async def _run(settings: Settings, mode: str) -> int:
                 return fail("Stopped: Telegram rejected BOT_TOKEN (401 Unauthorized)")
             if failure is not None:
                 raise failure
-        poller.cancel()
         stopper.cancel()
+        # The intake stops claiming, lets running updates finish and hands its chats back.
+        try:
+            await asyncio.wait_for(poller, timeout=15)
+        except TimeoutError:
+            log.warning("the intake did not stop in time")
+        except TelegramUnauthorizedError:
+            pass
         await dp.emit_shutdown(bot=bot)
         return 0
     finally:

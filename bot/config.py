@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     exit_leaves_no_trace: bool = True
     # A shared location lists services within this distance, or in the member's own country.
     nearest_max_km: int = Field(default=300, gt=0, le=5000)
+    # Chats handled at once per instance. Handling mostly waits on Telegram, so this is well
+    # above the core count; each takes at most one database connection at a time.
+    max_concurrent_updates: int = Field(default=32, ge=1, le=1000)
 
     @field_validator("bot_token")
     @classmethod
@@ -90,7 +93,8 @@ class Settings(BaseSettings):
     @field_validator("webhook_url")
     @classmethod
     def _https(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https://[^\s/]+", value):
+        # http:// only for a local Bot API server or a loopback test (the process warns).
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("expected the public https:// address of this service")
         return value.rstrip("/") if value else value
 

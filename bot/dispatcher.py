@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiogram import Dispatcher
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
-from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 
 from bot.app import App
 from bot.fsm import HashedKeyBuilder, SealedStorage
 from bot.guides import handlers as guides
 from bot.i18n import MemberI18nMiddleware
+from bot.memory_fsm import ExpiringMemoryStorage, ReleasingIsolation
 from bot.middlewares.db import Transaction
 from bot.middlewares.member import MemberMiddleware
 from bot.middlewares.throttle import MemoryCounter, RedisCounter, Throttle
@@ -38,8 +38,8 @@ def fsm_backend(app: App) -> tuple[BaseStorage, BaseEventIsolation]:
             data_ttl=FSM_TTL,
         )
         return SealedStorage(storage, app.sealer), storage.create_isolation()
-    # One member's quick taps must not race on their FSM state.
-    return MemoryStorage(), SimpleEventIsolation()
+    # One member's quick taps must not race on their FSM state; neither grows for ever (L8).
+    return ExpiringMemoryStorage(FSM_TTL), ReleasingIsolation()
 
 
 def build_dispatcher(

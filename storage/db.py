@@ -67,7 +67,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             # Deleted rows are overwritten with zeros, so "delete" means gone from the file too.
             cur.execute("PRAGMA secure_delete=ON")
-            cur.execute("PRAGMA busy_timeout=5000")
+            # Many chats are handled at once: a writer waits its turn rather than failing.
+            cur.execute("PRAGMA busy_timeout=30000")
+            # With WAL, NORMAL still survives a crash of the process (kill -9): only a power
+            # cut can lose the last commits. FULL would cost an fsync per commit.
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
         return engine

@@ -154,6 +154,41 @@ class InboxUpdate(Base):
     # The keyed hash of the sender's Telegram id (as members.telegram_hash): /forget finds and
     # erases a member's updates still waiting here (M5).
     sender_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    # -- concurrent intake (issue 10, migration 0007) --
+    # A keyed hash of the chat (never its id): one chat's updates are handled in order, by one
+    # instance at a time. Cleared once handled.
+    chat_key: Mapped[int | None] = mapped_column(BigInteger)
+    # When a failed update may be tried again (None: now); retries are measured in time.
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Failures that were not Telegram or the database being away (a bug, a refused request).
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    # Set aside for good: the raw update stays sealed for an operator, nothing else waits on it.
+    quarantined_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(60))
+
+    __table_args__ = (Index("ix_inbox_chat", "chat_key", "update_id"),)
+
+
+class InboxClaim(Base):
+    """A chat whose updates one instance is handling; others leave it alone until `until`."""
+
+    __tablename__ = "inbox_claims"
+
+    chat_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    holder: Mapped[str] = mapped_column(String(40))
+    until: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class QuarantinedUpdate(Base):
+    """An update that could not even enter the inbox (its id overflows, its body is not one):
+    the raw body, sealed, for an operator; it is counted and admins are told, without content."""
+
+    __tablename__ = "inbox_quarantine"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(String(60))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
 # -- Referrals (issue 5): member data keys, bound groups, referrals, relays, the outbox --------

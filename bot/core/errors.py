@@ -9,13 +9,20 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent
 
 from bot.i18n import _
+from bot.retry import is_transient
 from bot.ui.keyboards import main_menu
 
 router = Router(name=__name__)
 log = logging.getLogger(__name__)
 
 
-@router.errors()
+def _not_transient(event: ErrorEvent) -> bool:
+    # Telegram or the database away, or a 429: the intake tries the update again later (H2,
+    # M6); an apology now would be one more send into the same wall.
+    return not is_transient(event.exception)
+
+
+@router.errors(_not_transient)
 async def on_error(event: ErrorEvent) -> bool:
     # The update id identifies nobody; the update may hold a member's words: never log it.
     log.error(

@@ -69,6 +69,7 @@ class FakeTelegram:
         self._update_ids = itertools.count(1)
         self.updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.confirmed_offset = 0
+        self.unconfirmed: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self.changed = asyncio.Event()
         self.closing = asyncio.Event()
@@ -174,6 +175,10 @@ class FakeTelegram:
         offset = int(params.get("offset") or 0)
         if offset:
             self.confirmed_offset = max(self.confirmed_offset, offset)
+        # As Telegram: what was sent but not confirmed by a higher offset comes again.
+        self.unconfirmed = [u for u in self.unconfirmed if u["update_id"] >= offset]
+        if self.unconfirmed:
+            return list(self.unconfirmed[:100])
         timeout = float(params.get("timeout") or 0)
         batch: list[dict[str, Any]] = []
         if self.updates.empty():
@@ -189,6 +194,7 @@ class FakeTelegram:
                 batch.append(getter.result())
         while not self.updates.empty() and len(batch) < 100:
             batch.append(self.updates.get_nowait())
+        self.unconfirmed = batch
         return batch
 
     def _text(self, params: Params, key: str = "text", limit: int = TEXT_LIMIT) -> tuple[str, str]:
@@ -356,6 +362,17 @@ class LocalSession(BaseSession):
         status, body = await self.telegram.handle(method.__api_method__, params)
         response = self.check_response(bot, method, status, json.dumps(body))
         return cast("TelegramType", response.result)
+
+    async def raw_call(self, bot: Bot, method: TelegramMethod[Any]) -> tuple[int, str]:
+        """The status and body as text, unparsed (the intake reads getUpdates this way)."""
+        files: dict[str, Any] = {}
+        params = {
+            key: prepared
+            for key, value in method.model_dump(warnings=False).items()
+            if (prepared := self.prepare_value(value, bot=bot, files=files)) is not None
+        }
+        status, body = await self.telegram.handle(method.__api_method__, params)
+        return status, json.dumps(body)
 
     async def stream_content(
         self,

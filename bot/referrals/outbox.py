@@ -51,6 +51,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import App
 from bot.directory.model import GLOBAL, Directory
 from bot.i18n import _
+from bot.metrics import DELIVERIES
 from bot.referrals.callbacks import RequestAction, RequestOp
 from bot.referrals.service import OPEN_STATES, Body, Referrals, open_body, open_relay
 from bot.referrals.texts import (
@@ -576,6 +577,7 @@ class Delivery:
                     request_timeout=self.config.request_timeout,
                 )
                 await self._sent(plan, plan.chat_id, plan.edit_message_id)
+                DELIVERIES.labels("ok").inc()
                 return _Outcome()
             reply = (
                 ReplyParameters(message_id=plan.reply_to, allow_sending_without_reply=True)
@@ -591,16 +593,20 @@ class Delivery:
                 request_timeout=self.config.request_timeout,
             )
             await self._sent(plan, message.chat.id, message.message_id)
+            DELIVERIES.labels("ok").inc()
             return _Outcome()
         except TelegramRetryAfter as exc:
+            DELIVERIES.labels("429").inc()
             until = self.clock() + dt.timedelta(seconds=exc.retry_after + self.rng() * 0.5)
             log.info("429 for a %s: waiting %s s for that chat", plan.kind, exc.retry_after)
             await self._defer([plan.row_id], until)
             return _Outcome(blocked_until=until)
         except TelegramMigrateToChat as exc:
+            DELIVERIES.labels("retry").inc()
             await self._migrated(plan, exc.migrate_to_chat_id)
             return _Outcome(again=True)
         except (TelegramForbiddenError, TelegramNotFound) as exc:
+            DELIVERIES.labels("403").inc()
             return await self._refused(plan, exc.message)
         except TelegramBadRequest as exc:
             text = exc.message.lower()
@@ -616,9 +622,11 @@ class Delivery:
                 await self._dead(plan, exc.message)
             return _Outcome()
         except TelegramServerError as exc:
+            DELIVERIES.labels("retry").inc()
             await self._failed(plan, exc.message, known=True)
         except (TelegramNetworkError, AiogramError) as exc:
             # The request may have reached Telegram: the next try is marked as a repeat.
+            DELIVERIES.labels("retry").inc()
             await self._failed(plan, type(exc).__name__, known=False)
         return _Outcome()
 
@@ -680,6 +688,7 @@ class Delivery:
         log.info("a %s failed (%s); retry %d", plan.kind, reason[:60], row.failures)
 
     async def _dead(self, plan: Plan, reason: str) -> None:
+        DELIVERIES.labels("dead").inc()
         async with self.app.sessions.begin() as session:
             row = await OutboxRepo(session).get(plan.row_id)
             if row is not None:

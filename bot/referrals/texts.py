@@ -189,6 +189,7 @@ class AlertReason(StrEnum):
     WAITING = "waiting"  # a request waits: no group for its network, and no fallback
     DEAD = "dead"  # a message was given up on
     REFUSED = "refused"  # a group stopped accepting the bot's messages
+    QUARANTINED = "quarantined"  # an update was set aside (bot/telegram/intake.py)
 
 
 # -- texts the worker sends ----------------------------------------------------------------------
@@ -277,6 +278,12 @@ def alert_text(directory: Directory, params: dict[str, Any]) -> str:
             "Request {code} for {network} is waiting: no staff group is set up for it, and "
             "there is no fallback group. In a staff group, send /bind {id} (or /bind global)."
         ).format(code=code, network=network, id=html.escape(network_id))
+    if reason == AlertReason.QUARANTINED:
+        return "⚠️ " + _(
+            "An update from Telegram could not be handled and was set aside, so that nothing "
+            "else waits for it. Its content is not shown here; the logs and /metrics count such "
+            "updates. Later ones today are counted without another message."
+        )
     if reason == AlertReason.REFUSED:
         return head + _(
             "The bot cannot post in the group of {network} any more ({error}). Its requests "

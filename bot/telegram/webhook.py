@@ -1,18 +1,20 @@
 """Webhook mode for several instances behind a load balancer.
 
-Each POST is checked against the secret (401, constant-time compare, nothing stored: R21), sealed
-into the shared inbox and only then answered 200; if the database cannot take it, Telegram gets a
-503 and sends it again (R1). Handling happens from the inbox by whichever instance holds the
-"inbox" lease, one at a time, so a member's updates keep their order and each is handled once
-(R3). `/healthz` reports the database, Redis and the inbox backlog (R36), and answers 503 when
-any of them is down. Wrong secrets, slow clients and connection floods meet `guard.py` (M7, L4).
+Each POST is checked against the secret (401, constant-time compare, nothing stored: R21), its
+body sealed into the shared inbox as received and only then answered 200; if the database cannot
+take it, Telegram gets a 503 and sends it again (R1). A repeat, even one posted at the same
+moment, gets 200 and is stored once (L3); an update that cannot be stored at all is set aside
+and answered 200, so Telegram does not send it for ever (M1). Every instance handles updates
+from the inbox, each chat claimed by one instance at a time (bot/telegram/intake.py), so a
+member's updates keep their order and each is handled once (R3). `/healthz` reports the
+database, Redis and the inbox backlog (R36), and answers 503 when any of them is down;
+`/metrics` the counters, latencies and backlogs, in Prometheus form. Wrong secrets, slow
+clients and connection floods meet `guard.py` (M7, L4).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
 import hmac
 import json
 import logging
@@ -20,23 +22,21 @@ import secrets
 from typing import Any
 
 from aiogram import Bot, Dispatcher
-from aiogram.types import Update
 from aiohttp import web
-from pydantic import ValidationError
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import metrics
 from bot.app import App
 from bot.telegram.guard import ConnectionGuard, FailureThrottle, start_site
-from bot.telegram.intake import Intake
+from bot.telegram.intake import Intake, parse_body
 from storage import db
 from storage.models import utcnow
-from storage.repositories import InboxRepo, LeaseRepo
+from storage.repositories.inbox import InboxRepo
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 PATH = "/telegram"
-LEASE = "inbox"
-LEASE_TTL = dt.timedelta(seconds=30)
 
 
 class WebhookServer:
@@ -56,6 +56,7 @@ class WebhookServer:
         application = web.Application(client_max_size=1 << 20, middlewares=[self.guard.middleware])
         application.router.add_post(PATH, self.receive)
         application.router.add_get("/healthz", self.health)
+        application.router.add_get("/metrics", self.metrics)
         return application
 
     async def receive(self, request: web.Request) -> web.Response:
@@ -77,17 +78,31 @@ class WebhookServer:
         if body is None:
             return web.Response(status=408)
         try:
-            update = Update.model_validate(json.loads(body), context={"bot": self.bot})
-        except (ValueError, ValidationError):
+            item = parse_body(body)
+        except ValueError:
             return web.Response(status=400)
         try:
-            await self.intake.store([update])
-        except (SQLAlchemyError, OSError) as exc:
+            await self.intake.store_incoming([item])
+        except Exception as exc:
             # Not stored, so not acknowledged: Telegram will send it again.
-            log.error("inbox unavailable (%s); answering 503", type(exc).__name__)
+            log.warning("inbox unavailable (%s); answering 503", type(exc).__name__)
             return web.Response(status=503)
-        self.wake.set()
+        self.intake.wake.set()
         return web.Response(status=200)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        await metrics.BACKLOG.refresh(self._backlogs)
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _backlogs(self) -> dict[str, tuple[int, float]]:
+        now = utcnow()
+        async with self.app.sessions() as session:
+            queue = InboxRepo(session)
+            readings = {"inbox": await queue.backlog(), "outbox": await queue.outbox_backlog()}
+        return {
+            name: (count, (now - oldest).total_seconds() if oldest else 0.0)
+            for name, (count, oldest) in readings.items()
+        }
 
     async def health(self, request: web.Request) -> web.Response:
         report: dict[str, Any] = {}
@@ -120,21 +135,8 @@ class WebhookServer:
         )
 
     async def drain_forever(self, stop: asyncio.Event) -> None:
-        """Handle the inbox while holding the lease; another instance takes over if we die."""
-        while not stop.is_set():
-            try:
-                async with self.app.sessions.begin() as session:
-                    mine = await LeaseRepo(session).acquire(LEASE, self.instance, LEASE_TTL)
-                if mine:
-                    await self.intake.drain()
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning("inbox drain paused (%s)", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=0.5)
-            self.wake.clear()
-        with contextlib.suppress(SQLAlchemyError, OSError):
-            async with self.app.sessions.begin() as session:
-                await LeaseRepo(session).release(LEASE, self.instance)
+        """Handle the inbox with the other instances until `stop`, each chat by one of them."""
+        await self.intake.run(stop)
 
 
 async def _redis_status(url: str) -> str:
@@ -162,6 +164,8 @@ async def serve(app: App, bot: Bot, dp: Dispatcher, intake: Intake, stop: asynci
     await runner.setup()
     site = await start_site(runner, server.guard, app.settings.webhook_host, app.settings.port)
     assert app.settings.webhook_url is not None and app.settings.webhook_secret is not None
+    if app.settings.webhook_url.startswith("http://"):
+        log.warning("WEBHOOK_URL is http://: only for a local Bot API server or a loopback test")
     # Never drop pending updates: they are members' messages from the restart window.
     await bot.set_webhook(
         app.settings.webhook_url + PATH,

