@@ -445,41 +445,38 @@ class Delivery:
         )
 
     async def _plan_edit(self, job: _GroupJob) -> Plan | None:
-        row, referral = job.row, job.referral
-        params = json.loads(row.params or "{}")
+        params = json.loads(job.row.params or "{}")
         if "relay" in params:
-            return await self._plan_relay_erase(job, int(params["relay"]))
-        card_id = int(params.get("card", 0))
-        card = await OutboxRepo(job.session).get(card_id)
-        if card is None or card.sent_chat_id is None or card.message_id is None:
-            _finish(row, OutboxState.CANCELLED, "card gone")
-            return None
-        return Plan(
-            row.id,
-            row.kind,
-            row.destination,
-            card.sent_chat_id,
-            card_text(job.view),
-            card_markup(referral.code, referral.state),
-            edit_message_id=card.message_id,
-            protect=False,
+            # A deleted request: the member's words relayed to the group are taken off too.
+            text = relay_deleted_text(job.referral.code)
+            return await self._edit_sent(job, int(params["relay"]), text, None, "relay gone")
+        markup = card_markup(job.referral.code, job.referral.state)
+        return await self._edit_sent(
+            job, int(params.get("card", 0)), card_text(job.view), markup, "card gone"
         )
 
-    async def _plan_relay_erase(self, job: _GroupJob, relay_id: int) -> Plan | None:
-        """A deleted request: the member's words relayed to the group are taken off too."""
+    async def _edit_sent(
+        self,
+        job: _GroupJob,
+        sent_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None,
+        gone: str,
+    ) -> Plan | None:
+        """Edit a message an earlier outbox row sent; cancelled when that message is gone."""
         row = job.row
-        relayed = await OutboxRepo(job.session).get(relay_id)
-        if relayed is None or relayed.sent_chat_id is None or relayed.message_id is None:
-            _finish(row, OutboxState.CANCELLED, "relay gone")
+        sent = await OutboxRepo(job.session).get(sent_id)
+        if sent is None or sent.sent_chat_id is None or sent.message_id is None:
+            _finish(row, OutboxState.CANCELLED, gone)
             return None
         return Plan(
             row.id,
             row.kind,
             row.destination,
-            relayed.sent_chat_id,
-            relay_deleted_text(job.referral.code),
-            None,
-            edit_message_id=relayed.message_id,
+            sent.sent_chat_id,
+            text,
+            markup,
+            edit_message_id=sent.message_id,
             protect=False,
         )
 
