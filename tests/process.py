@@ -36,7 +36,9 @@ async def start_bot(
     )
 
 
-async def wait_for(predicate, seconds: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+# Generous: a passing test never waits this long, and a loaded 2-core machine can take a minute
+# to start two interpreters that import aiogram.
+async def wait_for(predicate, seconds: float = 180.0) -> None:  # type: ignore[no-untyped-def]
     deadline = asyncio.get_running_loop().time() + seconds
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:

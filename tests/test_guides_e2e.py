@@ -13,16 +13,16 @@ from aiogram.utils.i18n import I18n
 
 from bot.config import PROJECT_ROOT
 from bot.devtools.localapi import FakeTelegram
-from bot.guides import load_library
 from bot.guides.handlers import GuideCard, GuideList, GuideRead
 from tests.fake_api import FakeBotAPI
 from tests.fakes import user
 from tests.process import start_bot, stop, wait_for
+from tests.seed import seed_library
 
 pytestmark = pytest.mark.process
 
 GUIDES = PROJECT_ROOT / "guides"
-SEED = load_library(GUIDES)
+SEED = seed_library()
 
 
 def last_bot_message(tg: FakeTelegram, chat_id: int) -> dict[str, Any]:
