@@ -9,6 +9,10 @@ LOCK := requirements/lock.txt
 # pip-tools and pip-audit live apart, so they never mix into the project's own dependencies.
 TOOLS := .venv-tools
 
+# Tests run on every core (pytest-xdist; `make test PYTEST_ARGS=` runs them in one process).
+# worksteal: the few process tests are long, so an idle worker takes queued tests from a busy one.
+PYTEST_ARGS ?= -n auto --dist worksteal
+
 .PHONY: run test lint typecheck check-content locales compile-locales bench clean lock audit
 
 $(PY):
@@ -63,7 +67,7 @@ typecheck: $(DEV_STAMP)
 
 test: $(DEV_STAMP) compile-locales lint typecheck
 	$(PY) -m bot guides check
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # Extract UI strings from the code, merge them into every catalog, compile.
 locales: $(DEV_STAMP)

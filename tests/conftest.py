@@ -14,18 +14,19 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 
+from bot import app as app_module
 from bot.app import App, create_app
 from bot.config import PROJECT_ROOT, Settings, load_settings, sqlite_url
 from bot.devtools.localapi import FakeTelegram, LocalSession
 from bot.directory.model import Directory
-from bot.directory.model import load as load_directory
 from bot.dispatcher import build_dispatcher
-from bot.guides import Library, load_library
+from bot.guides import Library, LibraryHolder
 from bot.safety import service as safety
 from bot.telegram.intake import Intake
 from storage import db
 from tests.fake_api import FakeBotAPI
 from tests.fakes import Chat, user
+from tests.seed import is_seed, seed_directory, seed_library
 
 ADMIN_ID = 777
 TOKEN = "123456:TEST-token-for-the-fake-bot-api"
@@ -53,8 +54,32 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
 @pytest.fixture(scope="session")
 def content() -> tuple[Directory, Library]:
     """The seed guides/ loaded once per run: both are immutable, so tests share them."""
-    guides = PROJECT_ROOT / "guides"
-    return load_directory(guides), load_library(guides)
+    return seed_directory(), seed_library()
+
+
+@pytest.fixture(autouse=True)
+def _seed_content_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests that build an App themselves (create_app) get the shared seed content too.
+
+    Only a load of the seed folder with no render cache is answered from memory: a test of
+    loading itself (another folder, a cache file) still loads for real.
+    """
+    real_directory = app_module.load_directory
+
+    def load_dir(path: Path) -> Directory:
+        return seed_directory() if is_seed(path) else real_directory(path)
+
+    real_holder = LibraryHolder.load.__func__  # type: ignore[attr-defined]
+
+    def load_holder(
+        cls: type[LibraryHolder], path: Path, cache: Path | None = None
+    ) -> LibraryHolder:
+        if cache is None and is_seed(path):
+            return LibraryHolder(seed_library(), path, None)
+        return real_holder(cls, path, cache)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(app_module, "load_directory", load_dir)
+    monkeypatch.setattr(LibraryHolder, "load", classmethod(load_holder))
 
 
 @pytest.fixture(scope="session")
@@ -165,4 +190,9 @@ def redis_url() -> str:
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
         pytest.skip("TEST_REDIS_URL not set (scripts/test-services.sh starts a server)")
+    # Each pytest-xdist worker gets its own Redis database, so scans of "every key" in one
+    # worker's test never see another's (gw0 -> db 1, gw1 -> db 2; no xdist -> the URL's own).
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        url = url.rsplit("/", 1)[0] + f"/{int(worker[2:]) % 15 + 1}"
     return url

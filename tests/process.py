@@ -36,7 +36,12 @@ async def start_bot(
     )
 
 
-async def wait_for(predicate, seconds: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+# Generous bounds: a passing test never waits this long, and a loaded 2-core machine (two test
+# workers, each starting interpreters that import aiogram) can take a minute to start one.
+PROCESS_TIMEOUT = 180.0
+
+
+async def wait_for(predicate, seconds: float = PROCESS_TIMEOUT) -> None:  # type: ignore[no-untyped-def]
     deadline = asyncio.get_running_loop().time() + seconds
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
@@ -47,5 +52,5 @@ async def wait_for(predicate, seconds: float = 60.0) -> None:  # type: ignore[no
 async def stop(proc: asyncio.subprocess.Process) -> tuple[int, str]:
     if proc.returncode is None:
         proc.send_signal(signal.SIGTERM)
-    _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=PROCESS_TIMEOUT)
     return proc.returncode or 0, err.decode()

@@ -10,6 +10,7 @@ import pytest
 
 from bot.config import ConfigError, load_settings
 from tests.conftest import make_settings
+from tests.process import PROCESS_TIMEOUT
 
 
 @pytest.mark.parametrize(
@@ -31,7 +32,7 @@ def test_malformed_setting_names_the_variable(env: dict[str, str], name: str) ->
         env={**os.environ, **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PROCESS_TIMEOUT,
     )
     assert proc.returncode == 2
     assert name in proc.stderr
@@ -47,7 +48,7 @@ def test_missing_token_for_run() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PROCESS_TIMEOUT,
         cwd="/",
     )
     assert proc.returncode == 2
@@ -72,7 +73,10 @@ def test_token_is_masked() -> None:
 def test_help_lists_commands() -> None:
     """`python -m bot --help` lists the subcommands."""
     proc = subprocess.run(
-        [sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_TIMEOUT,
     )
     assert proc.returncode == 0
     for command in ("run", "chat", "db"):

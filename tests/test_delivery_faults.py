@@ -27,7 +27,7 @@ from tests.conftest import ADMIN_ID, TOKEN
 from tests.fake_api import FakeBotAPI
 from tests.fakes import user
 from tests.faults import DROP_AFTER, Faults, FaultyBotAPI
-from tests.process import start_bot, stop, wait_for
+from tests.process import PROCESS_TIMEOUT, start_bot, stop, wait_for
 from tests.referral_kit import CODE_RE, worker
 
 GROUPS = {"aswa": -1001, "apnsw": -1002, "eswa": -1003, "global": -1009}
@@ -269,7 +269,7 @@ async def test_kill_9_between_commit_and_delivery(fake_api: FakeBotAPI, tmp_path
             await member.tap("No, just this time")
         await member.say("Please help, I was robbed.")
         await member.tap("Send to the network")
-        await asyncio.wait_for(gate.wait(), timeout=30)
+        await asyncio.wait_for(gate.wait(), timeout=PROCESS_TIMEOUT)
         found = CODE_RE.search(member.texts())
         assert found, member.texts()
         code = found.group(0)

@@ -22,9 +22,10 @@ from bot.guides.markdown import render
 from bot.guides.search import normalise, tokens
 from bot.problems import ContentError
 from bot.telegram.html import TEXT_LIMIT, parse_html, utf16_len
+from tests.seed import seed_library
 
 GUIDES = PROJECT_ROOT / "guides"
-SEED = load_library(GUIDES)
+SEED = seed_library()
 I18N = I18n(path=PROJECT_ROOT / "locales", default_locale="en")
 PAGES = [
     (guide.slug, language, index)

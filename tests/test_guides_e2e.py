@@ -13,16 +13,16 @@ from aiogram.utils.i18n import I18n
 
 from bot.config import PROJECT_ROOT
 from bot.devtools.localapi import FakeTelegram
-from bot.guides import load_library
 from bot.guides.handlers import GuideCard, GuideList, GuideRead
 from tests.fake_api import FakeBotAPI
 from tests.fakes import user
-from tests.process import start_bot, stop, wait_for
+from tests.process import PROCESS_TIMEOUT, start_bot, stop, wait_for
+from tests.seed import seed_library
 
 pytestmark = pytest.mark.process
 
 GUIDES = PROJECT_ROOT / "guides"
-SEED = load_library(GUIDES)
+SEED = seed_library()
 
 
 def last_bot_message(tg: FakeTelegram, chat_id: int) -> dict[str, Any]:
@@ -126,7 +126,7 @@ async def test_start_refuses_broken_guides_with_the_full_list(
     proc = await start_bot(
         fake_api, tmp_path, GUIDES_DIR=str(guides), GUIDES_CACHE=str(tmp_path / "cache.json")
     )
-    _, err_bytes = await asyncio.wait_for(proc.communicate(), timeout=60)
+    _, err_bytes = await asyncio.wait_for(proc.communicate(), timeout=PROCESS_TIMEOUT)
     err = err_bytes.decode()
     assert proc.returncode == 1, err
     assert "guides/swit/en.md:1: missing: every guide needs English" in err
@@ -178,7 +178,7 @@ async def test_sighup_reloads_the_guides_and_keeps_them_on_error(
         assert card["text"].startswith("Revised: ")
     finally:
         proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(proc.wait(), timeout=30)
+        await asyncio.wait_for(proc.wait(), timeout=PROCESS_TIMEOUT)
         await collector
     assert proc.returncode == 0, "".join(lines)
     assert any("swit/en.md:" in line and "guides not reloaded" in line for line in lines)

@@ -11,12 +11,13 @@ import pytest
 
 from bot.__main__ import main
 from bot.config import LANGUAGES, PROJECT_ROOT
-from bot.guides import LibraryHolder, load_library
+from bot.guides import LibraryHolder
 from bot.guides.evaluation import evaluate, read_cases, report
 from bot.guides.handlers import GuideBack, GuideCard, GuideList, GuideRead
 from bot.i18n import ngettext
 from bot.ui.localise import FSI, PDI, fill
 from tests.fakes import Chat
+from tests.seed import seed_library
 from tests.test_guides_flows import (  # noqa: F401  (fixtures)
     LOCALES,
     guide,
@@ -26,7 +27,7 @@ from tests.test_guides_flows import (  # noqa: F401  (fixtures)
 )
 
 GUIDES = PROJECT_ROOT / "guides"
-SEED = load_library(GUIDES)
+SEED = seed_library()
 
 
 def staged(tmp_path: Path) -> Path:

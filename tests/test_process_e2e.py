@@ -12,7 +12,7 @@ from bot.config import PROJECT_ROOT
 from tests.conftest import TOKEN
 from tests.fake_api import FakeBotAPI
 from tests.fakes import user
-from tests.process import start_bot, stop, wait_for
+from tests.process import PROCESS_TIMEOUT, start_bot, stop, wait_for
 
 pytestmark = pytest.mark.process
 
@@ -58,7 +58,7 @@ async def test_update_survives_a_crash_before_handling(
     tg.api_sendmessage = hang  # type: ignore[method-assign]
     await tg.updates.put(tg.user_message(member, "/menu"))
     proc = await start_bot(fake_api, tmp_path)
-    await asyncio.wait_for(gate.wait(), timeout=30)
+    await asyncio.wait_for(gate.wait(), timeout=PROCESS_TIMEOUT)
     proc.kill()
     await proc.wait()
     release.set()
@@ -89,7 +89,7 @@ async def test_bad_token_or_unreachable_api_exits_cleanly(
     if base:
         env["TELEGRAM_API_BASE"] = base
     proc = await start_bot(fake_api, tmp_path, **env)
-    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=PROCESS_TIMEOUT)
     assert proc.returncode == 1
     assert expect in err.decode()
     assert "Traceback" not in err.decode()
