@@ -308,7 +308,8 @@ class OutboxRepo:
         )
 
     async def card_of(self, referral_id: int) -> OutboxMessage | None:
-        """The referral's card as posted (its chat and message id), if it was."""
+        """The referral's card as posted (its chat and message id), if it was: the newest, after
+        a transfer to another network's group."""
         return await self.session.scalar(
             select(OutboxMessage)
             .where(
@@ -316,7 +317,7 @@ class OutboxRepo:
                 OutboxMessage.kind == OutboxKind.CARD,
                 OutboxMessage.state == OutboxState.SENT,
             )
-            .order_by(OutboxMessage.id)
+            .order_by(OutboxMessage.id.desc())
             .limit(1)
         )
 
