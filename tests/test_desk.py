@@ -3,6 +3,7 @@ the report, through the production dispatcher and the delivery worker."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from pathlib import Path
@@ -76,7 +77,9 @@ async def test_desk_saved_add_edit_list_delete(group: Group, app: App) -> None:
     assert "already exists" in last_text(group)
     await group.say("/saved edit clinic en\nThe clinic on Main Street opens at 9.")
     assert "Only the bot's admins" in last_text(group)
-    await group.say("/saved edit clinic en\nThe clinic on Main Street opens at 9.", user=group.admin)
+    await group.say(
+        "/saved edit clinic en\nThe clinic on Main Street opens at 9.", user=group.admin
+    )
     await group.say("/saved")
     listing = last_text(group)
     assert "clinic (en, fr)" in listing
@@ -86,7 +89,10 @@ async def test_desk_saved_add_edit_list_delete(group: Group, app: App) -> None:
             a.language: a.text
             for a in await session.scalars(select(SavedAnswer).where(SavedAnswer.name == "clinic"))
         }
-    assert texts == {"en": "The clinic on Main Street opens at 9.", "fr": "La clinique est ouverte."}
+    assert texts == {
+        "en": "The clinic on Main Street opens at 9.",
+        "fr": "La clinique est ouverte.",
+    }
     await group.say("/saved delete clinic fr", user=group.admin)
     await group.say("/saved")
     assert "clinic (en)" in last_text(group)
@@ -257,7 +263,9 @@ async def test_desk_transfer_to_network_without_group(
         before = await session.scalar(select(func.count()).select_from(OutboxMessage))
     picker = await open_picker(group, card)
     await group.tap(picker["message_id"], group.button(picker, "APNSW"))
-    assert any("has no staff group yet" in a and "Nothing has changed" in a for a in alerts(telegram))
+    assert any(
+        "has no staff group yet" in a and "Nothing has changed" in a for a in alerts(telegram)
+    )
     await worker(app, bot).drain()
     assert len(texts_to(telegram, chat.chat_id)) == to_member
     async with app.sessions() as session:
@@ -297,7 +305,10 @@ async def seed(app: App) -> None:
     ASWA's outside the period."""
     rows: list[tuple[str, str, str, int, ReferralState, float | None, float | None, bool]] = [
         # network, need, country, day offset, state, hours to claim, hours to reply, escalated
-        *[("aswa", "legal-help", "KE", 0, ReferralState.CLOSED, h, None, False) for h in (1, 2, 3)],
+        *[
+            ("aswa", "legal-help", "KE", 0, ReferralState.CLOSED, h, None, False)
+            for h in (1, 2, 3)
+        ],
         ("aswa", "legal-help", "KE", 1, ReferralState.CLOSED, None, 4, False),
         ("aswa", "legal-help", "KE", 1, ReferralState.ANSWERED, 10, 5, False),
         ("aswa", "legal-help", "UG", 2, ReferralState.CLAIMED, 20, None, True),
@@ -423,3 +434,23 @@ def test_shared_answers_are_valid(tmp_path: Path) -> None:
     messages = [p.message for p in check_answers(tmp_path)]
     assert any("source" in m for m in messages) and any("English" in m for m in messages)
 
+
+async def test_desk_report_command_line(
+    app: App, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m bot report --network aswa --from … --to … [--csv]` reads the same figures."""
+    from bot.__main__ import main
+
+    await seed(app)
+    monkeypatch.setenv("DATABASE_URL", app.settings.database_url)
+    assert app.settings.master_key is not None
+    monkeypatch.setenv("MASTER_KEY", app.settings.master_key.get_secret_value())
+    monkeypatch.setenv("ADMIN_IDS", "")
+    argv = ["report", "--network", "aswa", "--from", "2026-01-01", "--to", "2026-01-31"]
+    assert await asyncio.to_thread(main, [*argv, "--csv"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert "requests,total,13" in rows and "country,UG,<5" in rows
+    assert await asyncio.to_thread(main, argv) == 0
+    out = capsys.readouterr().out
+    assert "Requests made from Jan 1, 2026 to Jan 31, 2026: 13" in out and "<b>" not in out
+    assert await asyncio.to_thread(main, ["report", "--network", "nope", *argv[3:]]) == 1

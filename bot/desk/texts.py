@@ -78,9 +78,9 @@ def stats_text(figures: Figures, directory: Directory, language: str) -> str:
         "",
         "<i>"
         + _(
-            "Counts from 1 to 4 show as “{small}”. The time to first answer runs from the request to "
-            "the first claim or staff reply; overdue means open and unanswered past the "
-            "reminder. Another period: /stats 2026-01-01 2026-06-30"
+            "Counts from 1 to 4 show as “{small}”. The time to first answer runs from the "
+            "request to the first claim or staff reply; overdue means open and unanswered past "
+            "the reminder. Another period: /stats 2026-01-01 2026-06-30"
         ).format(small=html.escape(SUPPRESSED))
         + "</i>",
     ]
