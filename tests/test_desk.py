@@ -295,6 +295,32 @@ async def test_desk_transfer_cancel_and_without_note(
     assert "Their note" not in text and "Before: 0 message(s)" in text
 
 
+async def test_desk_transfer_note_goes_when_the_member_deletes(
+    chat: Chat, group: Group, fallback: Group, app: App, bot: Bot, telegram: FakeTelegram
+) -> None:
+    """The staff's note speaks of the member: deleting the request erases it, and the new card
+    shows neither the note nor the text."""
+    await fallback.bind("global")
+    code, card = await card_for(chat, group, app, bot, "Please pass me on.")
+    picker = await open_picker(group, card)
+    await group.tap(picker["message_id"], group.button(picker, "Global Network"))
+    await group.say("Member in Spain, needs a lawyer.", reply_to=picker["message_id"])
+    delivery = worker(app, bot)
+    await delivery.drain()
+    new_card = fallback.card(code)
+    await chat.say("/requests")
+    await chat.tap(code)
+    await chat.tap("Delete")
+    await chat.tap("Yes, delete it")
+    await delivery.drain()
+    text = telegram.messages[(fallback.chat_id, new_card["message_id"])]["text"]
+    assert "Deleted by the member" in text
+    assert "lawyer" not in text and "pass me on" not in text
+    async with app.sessions() as session:
+        (transfer,) = (await session.scalars(select(Transfer))).all()
+        assert transfer.note is None
+
+
 # -- figures -----------------------------------------------------------------------------------
 
 JAN = dt.datetime(2026, 1, 5, 9, 0)  # a Monday: ISO week 2026-W02

@@ -402,7 +402,11 @@ class Delivery:
         body = open_body(sealer, referral)
         lang = await self._group_language(session, referral)
         with self.i18n.context(), self.i18n.use_locale(lang):
-            history = await card_history(session, self.directory, referral, sealer)
+            history = (
+                await card_history(session, self.directory, referral, sealer)
+                if row.kind in (OutboxKind.CARD, OutboxKind.ESCALATION, OutboxKind.EDIT)
+                else ()
+            )
             view = card_view(self.directory, referral, member, body, lang, history=history)
             job = _GroupJob(session, row, referral, member, sealer, now, lang, body, view)
             return await planner(job)

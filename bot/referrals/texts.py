@@ -144,7 +144,8 @@ def card_text(
                 network=html.escape(view.network)
             )
         )
-    lines += [html.escape(line) for line in view.history]
+    if view.state != ReferralState.DELETED:
+        lines += [html.escape(line) for line in view.history]
     if moved_to is not None:
         lines += [
             "",

@@ -17,6 +17,7 @@ from storage.models import (
     Referral,
     ReferralState,
     Relay,
+    Transfer,
     utcnow,
 )
 from storage.repositories.members import new_public_id
@@ -230,6 +231,10 @@ class ReferralRepo:
         referral.body = None
         await self.session.execute(
             update(Relay).where(Relay.referral_id == referral.id).values(body=None)
+        )
+        # A transfer's note (bot/desk) speaks of the member too.
+        await self.session.execute(
+            update(Transfer).where(Transfer.referral_id == referral.id).values(note=None)
         )
 
 
