@@ -7,6 +7,7 @@ and a person who typed a command should see at once that something is happening.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -44,6 +45,17 @@ def parser() -> argparse.ArgumentParser:
     purge.add_argument(
         "--force", action="store_true", help="run even if an instance did so in the last day"
     )
+    report = sub.add_parser(
+        "report", help="a network's figures for a period: aggregates only, counts 1-4 as <5"
+    )
+    report.add_argument("--network", required=True, help="a network id from networks.yaml")
+    report.add_argument(
+        "--from", dest="start", required=True, type=dt.date.fromisoformat, help="YYYY-MM-DD"
+    )
+    report.add_argument(
+        "--to", dest="end", required=True, type=dt.date.fromisoformat, help="YYYY-MM-DD, included"
+    )
+    report.add_argument("--csv", action="store_true", help="section,key,value rows")
     bench = sub.add_parser("bench", help="run the speed and memory benchmarks")
     bench.add_argument("only", nargs="?", help="run only benchmarks whose module name has this")
     return p

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import signal
 import sys
@@ -63,6 +64,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return backup(settings, args.dest)
     if args.command == "purge":
         return asyncio.run(purge(settings, args.force))
+    if args.command == "report":
+        return asyncio.run(report(settings, args.network, args.start, args.end, csv=args.csv))
     if args.command == "guides":
         from bot.guides.cli import run_guides_command
 
@@ -93,6 +96,51 @@ async def purge(settings: Settings, force: bool) -> int:
     else:
         print("Deleted: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return 0
+
+
+async def report(
+    settings: Settings, network_id: str, start: dt.date, end: dt.date, *, csv: bool
+) -> int:
+    """A network's figures (issue 15), as `/stats` shows them in its group: aggregates only."""
+    import html
+    import re
+
+    from bot.app import SchemaOutOfDate, create_app
+    from bot.desk.service import figures
+    from bot.desk.texts import stats_csv, stats_text
+    from bot.dispatcher import build_i18n
+    from storage.crypto import MasterKeyError
+
+    if start > end:
+        return fail("--from must not be after --to")
+    try:
+        app = await create_app(settings)
+    except (SchemaOutOfDate, MasterKeyError) as exc:
+        return fail(f"Cannot report: {exc}", 2)
+    except ContentError as exc:
+        return refuse(exc)
+    try:
+        if app.directory.network(network_id) is None:
+            ids = ", ".join(n.id for n in app.directory.networks)
+            return fail(f"Unknown network {network_id!r}; networks: {ids}")
+        async with app.sessions() as session:
+            result = await figures(
+                session,
+                network_id,
+                start,
+                end,
+                overdue_after=dt.timedelta(seconds=settings.referral_remind_after),
+            )
+        if csv:
+            print(stats_csv(result), end="")
+            return 0
+        i18n = build_i18n(app)
+        with i18n.context(), i18n.use_locale(settings.default_language):
+            text = stats_text(result, app.directory, settings.default_language)
+        print(html.unescape(re.sub(r"<[^>]+>", "", text)))
+        return 0
+    finally:
+        await app.close()
 
 
 async def bench(only: str | None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.core import errors, fallback, language, privacy, start
+from bot.desk import handlers as desk
 from bot.directory import countries
 from bot.directory import handlers as services
 from bot.directory import law_handlers as law
@@ -19,6 +20,7 @@ def routers() -> list[Router]:
         # Feature routers go here, before the core commands and the catch-all.
         safety.router,  # first: /exit and "Clear this chat" work in any conversation state
         binding.router,  # /bind, /unbind: before the group side, which swallows group chatter
+        desk.router,  # /saved, /use, /stats, Transfer: before staff, which relays every reply
         staff.router,  # staff groups only: cards, claims, replies to cards
         member.router,  # /ask, /requests; early so its text steps win over other features
         countries.router,  # the shared country picker (services, network, ask)

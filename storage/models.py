@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
@@ -54,6 +55,7 @@ class OutboxKind(StrEnum):
     WITHDRAWN = "withdrawn"
     ALERT = "alert"
     UNDELIVERED = "undelivered"  # a staff reply Telegram refused to pass to the member (L5)
+    TRANSFERRED = "transferred"  # the member told which network now has their request
 
 
 class Destination(StrEnum):
@@ -370,3 +372,55 @@ class MemberSafety(Base):
     pin_failures: Mapped[int] = mapped_column(Integer, default=0)
     pin_locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     pin_unlocked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+# -- Network desk (issue 15, migration 0010): saved answers, transfers --------------------------
+
+
+class SavedAnswer(Base):
+    """A network's saved answer in one language (`/saved` in its group). Staff content, no
+    member data: it is stored in the clear like the network's binding."""
+
+    __tablename__ = "saved_answers"
+    __table_args__ = (
+        UniqueConstraint("network_id", "name", "language", name="uq_saved_answers_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    network_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Transfer(Base):
+    """A request moved from one network's group to another's, with the staff's note.
+
+    Until `done_at` it is a draft: the group picked a network and the bot waits for a note, as
+    a reply to its prompt (found by the chat's keyed hash and the prompt's message id). The
+    networks are sealed like the referral's own (H1); the note with the member's key, like a
+    relay. `claimed_at` and `escalated_at` keep what the first group did, for the figures.
+    """
+
+    __tablename__ = "referral_transfers"
+    __table_args__ = (Index("ix_transfers_prompt", "prompt_chat_hash", "prompt_message_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(16), unique=True)
+    referral_id: Mapped[int] = mapped_column(
+        ForeignKey("referrals.id", ondelete="CASCADE"), index=True
+    )
+    from_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    from_network = SealedText[str | None]("from_sealed", "transfer-from", "token")
+    to_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    to_network = SealedText[str | None]("to_sealed", "transfer-to", "token")
+    note: Mapped[bytes | None] = mapped_column(LargeBinary)
+    prompt_chat_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    prompt_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The outbox row of the card in the new group.
+    card_row_id: Mapped[int | None] = mapped_column(Integer)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -33,6 +33,15 @@ def directory_check() -> Callable[[Path], list[Problem]] | None:
     return directory.check
 
 
+def answers_check() -> Callable[[Path], list[Problem]] | None:
+    """The secretariat's shared saved answers (guides/answers/) are content too (bot/desk)."""
+    try:
+        from bot.desk import answers
+    except ImportError:  # the desk feature is optional
+        return None
+    return answers.check
+
+
 def check(guides_dir: Path, locales_dir: Path | None = None) -> int:
     library, problems = inspect(guides_dir)
     # One voice: the glossary of each language, on the guides and on the UI catalogs.
@@ -40,6 +49,9 @@ def check(guides_dir: Path, locales_dir: Path | None = None) -> int:
     check_directory = directory_check()
     if check_directory is not None:
         problems = problems + check_directory(guides_dir)
+    check_answers = answers_check()
+    if check_answers is not None:
+        problems = problems + check_answers(guides_dir)
     problems = sorted(problems)
     for p in problems:
         print(f"{shown(p.path)}:{p.line}: {p.message}")

@@ -21,6 +21,7 @@ from bot.app import App
 from bot.config import LANGUAGES, Settings
 from bot.directory.model import GLOBAL, Directory
 from bot.i18n import _, language_name
+from bot.referrals.access import is_admin, refuse
 from bot.referrals.service import Referrals, ring_after_commit
 from bot.referrals.texts import network_label
 from storage.repositories import GroupRepo
@@ -30,18 +31,8 @@ log = logging.getLogger(__name__)
 GROUPS = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
 
 
-def is_admin(message: Message, settings: Settings) -> bool:
-    user = message.from_user
-    return user is not None and not user.is_bot and user.id in settings.admin_ids
-
-
 def network_ids(directory: Directory) -> str:
     return ", ".join(f"<code>{html.escape(n.id)}</code>" for n in directory.networks)
-
-
-async def refuse(message: Message, command: str) -> None:
-    log.warning("refused /%s from someone who is not an admin", command)
-    await message.answer(_("Only the bot's admins can do this."))
 
 
 @router.message(Command("bind"))

@@ -10,6 +10,7 @@ from aiogram.filters.callback_data import CallbackData
 class CardOp(StrEnum):
     CLAIM = "c"
     CLOSE = "x"
+    TRANSFER = "t"  # handled by bot/desk: move the request to another network
 
 
 class CardAction(CallbackData, prefix="cd"):

@@ -28,7 +28,7 @@ import logging
 import random
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiogram import Bot
@@ -49,6 +49,7 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
+from bot.desk.service import card_history
 from bot.directory.model import GLOBAL, Directory
 from bot.i18n import _
 from bot.metrics import DELIVERIES
@@ -67,6 +68,7 @@ from bot.referrals.texts import (
     relay_to_group_text,
     relay_to_member_text,
     reminder_text,
+    transferred_text,
     undelivered_text,
     withdrawn_text,
 )
@@ -81,7 +83,7 @@ from storage.models import (
     ReferralState,
     utcnow,
 )
-from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
+from storage.repositories import DeskRepo, GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
@@ -341,6 +343,9 @@ class Delivery:
             if row.kind == OutboxKind.CLOSED:
                 body = closed_text(network, referral.code)
                 return Plan(row.id, row.kind, row.destination, member.telegram_id, body)
+            if row.kind == OutboxKind.TRANSFERRED:  # bot/desk
+                body = transferred_text(network, referral.code)
+                return Plan(row.id, row.kind, row.destination, member.telegram_id, body)
         _finish(row, OutboxState.CANCELLED, "unknown kind")
         return None
 
@@ -397,7 +402,12 @@ class Delivery:
         body = open_body(sealer, referral)
         lang = await self._group_language(session, referral)
         with self.i18n.context(), self.i18n.use_locale(lang):
-            view = card_view(self.directory, referral, member, body, lang)
+            history = (
+                await card_history(session, self.directory, referral, sealer)
+                if row.kind in (OutboxKind.CARD, OutboxKind.ESCALATION, OutboxKind.EDIT)
+                else ()
+            )
+            view = card_view(self.directory, referral, member, body, lang, history=history)
             job = _GroupJob(session, row, referral, member, sealer, now, lang, body, view)
             return await planner(job)
 
@@ -411,7 +421,15 @@ class Delivery:
             await self._park(job.session, row, referral)
             return None
         chat, group_network = target
-        view = card_view(self.directory, referral, job.member, job.body, job.lang, group_network)
+        view = card_view(
+            self.directory,
+            referral,
+            job.member,
+            job.body,
+            job.lang,
+            group_network,
+            history=job.view.history,
+        )
         return Plan(
             row.id,
             row.kind,
@@ -450,10 +468,15 @@ class Delivery:
             # A deleted request: the member's words relayed to the group are taken off too.
             text = relay_deleted_text(job.referral.code)
             return await self._edit_sent(job, int(params["relay"]), text, None, "relay gone")
+        card_id = int(params.get("card", 0))
+        moved = await DeskRepo(job.session).transfer_after(job.referral.id, card_id)
+        if moved is not None:
+            # A card the request was transferred away from (bot/desk) keeps saying so.
+            to = network_label(self.directory, moved.to_network or "")
+            text = card_text(replace(job.view, history=()), moved_to=to)
+            return await self._edit_sent(job, card_id, text, None, "card gone")
         markup = card_markup(job.referral.code, job.referral.state)
-        return await self._edit_sent(
-            job, int(params.get("card", 0)), card_text(job.view), markup, "card gone"
-        )
+        return await self._edit_sent(job, card_id, card_text(job.view), markup, "card gone")
 
     async def _edit_sent(
         self,

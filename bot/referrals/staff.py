@@ -30,8 +30,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
 from bot.config import Settings
-from bot.directory.model import GLOBAL, Directory
+from bot.desk.service import card_history
+from bot.directory.model import Directory
 from bot.i18n import _
+from bot.referrals.access import (
+    STAFF_REPLY_LIMIT,
+    acted_on_card,
+    chat_of,
+    group_language,
+    serving_chats,
+)
 from bot.referrals.callbacks import CardAction, CardOp
 from bot.referrals.service import OPEN_STATES, Referrals, open_body, ring_after_commit
 from bot.referrals.texts import card_markup, card_text, card_view
@@ -45,23 +53,6 @@ router.message.filter(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
 router.callback_query.filter(F.message.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
 log = logging.getLogger(__name__)
 
-# The member reads a staff reply inside a longer message; keep the whole under 4,096.
-STAFF_REPLY_LIMIT = 3500
-
-
-async def serving_chats(session: AsyncSession, referral: Referral) -> set[int]:
-    """The groups that may act on this referral right now."""
-    groups = GroupRepo(session)
-    chats: set[int] = set()
-    networks = [referral.group_network_id or referral.network_id]
-    if referral.escalated_at is not None:
-        networks.append(GLOBAL)
-    for network_id in networks:
-        chat = await groups.active_chat(network_id)
-        if chat is not None:
-            chats.add(chat)
-    return chats
-
 
 async def render_card(
     session: AsyncSession,
@@ -74,17 +65,11 @@ async def render_card(
     member = await session.get(Member, referral.member_id) if referral.member_id else None
     sealer = await KeyRepo(session, app.sealer).get(member.id) if member is not None else None
     lang = lang or app.settings.default_language
-    view = card_view(directory, referral, member, open_body(sealer, referral), lang)
+    history = await card_history(session, directory, referral, sealer)  # bot/desk transfers
+    view = card_view(
+        directory, referral, member, open_body(sealer, referral), lang, history=history
+    )
     return card_text(view, claimed_by=claimed_by)
-
-
-async def group_language(session: AsyncSession, chat_id: int, settings: Settings) -> str:
-    """The staff group's chosen language (`/bind … <lang>`, `/language`), or the default."""
-    return await GroupRepo(session).language_of(chat_id) or settings.default_language
-
-
-def chat_of(query: CallbackQuery) -> int:
-    return query.message.chat.id if query.message is not None else 0
 
 
 @router.message(F.migrate_to_chat_id)
@@ -159,22 +144,6 @@ async def staff_reply(
         await bot.set_message_reaction(
             message.chat.id, message.message_id, [ReactionTypeEmoji(emoji="👍")]
         )
-
-
-async def acted_on_card(
-    query: CallbackQuery, callback_data: CardAction, session: AsyncSession
-) -> tuple[Referral, InaccessibleMessage | Message] | None:
-    """The request on the card and the card, if this group serves it; None once answered."""
-    message = query.message
-    if message is None:
-        await ack(query)
-        return None
-    referral = await ReferralRepo(session).by_code(callback_data.r)
-    if referral is None or message.chat.id not in await serving_chats(session, referral):
-        log.warning("refused a card button from a group that does not serve the request")
-        await ack(query, _("This button does not work in this group."), alert=True)
-        return None
-    return referral, message
 
 
 async def refresh_cards(

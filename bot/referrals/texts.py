@@ -81,6 +81,8 @@ class CardView:
     network: str
     via_fallback: bool
     state: ReferralState
+    # Where the request was before (bot/desk transfers), in the staff's language.
+    history: tuple[str, ...] = ()
 
 
 def card_view(
@@ -90,6 +92,7 @@ def card_view(
     body: Body | None,
     lang: str,
     group_network: str | None = None,
+    history: tuple[str, ...] = (),
 ) -> CardView:
     """`group_network`: the network whose group gets the card, when not yet recorded."""
     routed = group_network or referral.group_network_id or referral.network_id
@@ -104,6 +107,7 @@ def card_view(
         network=network_label(directory, referral.network_id),
         via_fallback=routed != referral.network_id,
         state=referral.state,
+        history=history,
     )
 
 
@@ -113,7 +117,9 @@ def card_text(
     repeat: bool = False,
     claimed_by: str | None = None,
     escalated_hours: int | None = None,
+    moved_to: str | None = None,
 ) -> str:
+    """`moved_to`: the network a transfer took the request to; this card keeps no text."""
     # A lock screen shows two lines: the request number, then nothing (tour [2]).
     lines = ["📨 <b>" + _("Request {code}").format(code=view.code) + "</b>", ""]
     if repeat:
@@ -138,6 +144,16 @@ def card_text(
                 network=html.escape(view.network)
             )
         )
+    if view.state != ReferralState.DELETED:
+        lines += [html.escape(line) for line in view.history]
+    if moved_to is not None:
+        lines += [
+            "",
+            "➡️ <b>"
+            + _("Transferred to {network}.").format(network=html.escape(moved_to))
+            + "</b>",
+        ]
+        return "\n".join(lines)
     if view.state == ReferralState.WITHDRAWN:
         lines += ["", "↩️ <b>" + _("Withdrawn by the member.") + "</b>"]
         return "\n".join(lines)
@@ -167,6 +183,7 @@ def card_markup(code: str, state: ReferralState) -> InlineKeyboardMarkup | None:
     if state in (ReferralState.QUEUED, ReferralState.WAITING, ReferralState.DELIVERED):
         kb.button(text="✋ " + _("Claim"), callback_data=CardAction(op=CardOp.CLAIM, r=code))
     kb.button(text="✅ " + _("Close"), callback_data=CardAction(op=CardOp.CLOSE, r=code))
+    kb.button(text="➡️ " + _("Transfer"), callback_data=CardAction(op=CardOp.TRANSFER, r=code))
     kb.adjust(2)
     return kb.as_markup()
 
@@ -245,6 +262,18 @@ def closed_text(network: str, code: str) -> str:
             "Your request {code} was closed by {network}. You can send a new request at any "
             "time with /ask."
         ).format(code=code, network=html.escape(network))
+    )
+
+
+def transferred_text(network: str, code: str) -> str:
+    """The member's request moved to another network (bot/desk): neutral first lines."""
+    return (
+        "\n".join([*neutral_head(code), ""])
+        + "➡️ "
+        + _(
+            "Your request {code} is now with {network}, who can help you better. Their reply "
+            "will come here; you do not need to send it again."
+        ).format(code=code, network="<b>" + html.escape(network) + "</b>")
     )
 
 

@@ -17,6 +17,7 @@ from storage.models import (
     Referral,
     ReferralState,
     Relay,
+    Transfer,
     utcnow,
 )
 from storage.repositories.members import new_public_id
@@ -231,6 +232,10 @@ class ReferralRepo:
         await self.session.execute(
             update(Relay).where(Relay.referral_id == referral.id).values(body=None)
         )
+        # A transfer's note (bot/desk) speaks of the member too.
+        await self.session.execute(
+            update(Transfer).where(Transfer.referral_id == referral.id).values(note=None)
+        )
 
 
 class OutboxRepo:
@@ -308,7 +313,8 @@ class OutboxRepo:
         )
 
     async def card_of(self, referral_id: int) -> OutboxMessage | None:
-        """The referral's card as posted (its chat and message id), if it was."""
+        """The referral's card as posted (its chat and message id), if it was: the newest, after
+        a transfer to another network's group."""
         return await self.session.scalar(
             select(OutboxMessage)
             .where(
@@ -316,7 +322,7 @@ class OutboxRepo:
                 OutboxMessage.kind == OutboxKind.CARD,
                 OutboxMessage.state == OutboxState.SENT,
             )
-            .order_by(OutboxMessage.id)
+            .order_by(OutboxMessage.id.desc())
             .limit(1)
         )
 
