@@ -14,6 +14,7 @@ concurrently. Outcomes:
 - A row still marked in flight when planned again (a crash or a lost response after the send)
   may have arrived already: it is sent again, marked "(repeat)" (R6).
 
+What each kind of row becomes (its chat, text and buttons) is decided by bot/referrals/planner.py.
 Timers for unclaimed referrals (a reminder in the group, then the fallback group) are database
 timestamps checked every cycle, so they survive restarts. The clock is injectable for tests.
 """
@@ -23,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import random
 import secrets
@@ -42,38 +42,20 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InlineKeyboardMarkup, ReplyParameters
+from aiogram.types import ReplyParameters
 from aiogram.utils.i18n import I18n
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
-from bot.directory.model import GLOBAL, Directory
-from bot.i18n import _
+from bot.directory.model import GLOBAL
 from bot.metrics import DELIVERIES
-from bot.referrals.callbacks import RequestAction, RequestOp
-from bot.referrals.service import OPEN_STATES, Body, Referrals, open_body, open_relay
-from bot.referrals.texts import (
-    AlertReason,
-    CardView,
-    alert_text,
-    card_markup,
-    card_text,
-    card_view,
-    closed_text,
-    network_label,
-    relay_deleted_text,
-    relay_to_group_text,
-    relay_to_member_text,
-    reminder_text,
-    undelivered_text,
-    withdrawn_text,
-)
-from storage.crypto import Sealer
+from bot.referrals import planner
+from bot.referrals.planner import Plan, enqueue_alert, finish
+from bot.referrals.service import OPEN_STATES, Referrals
+from bot.referrals.texts import AlertReason
 from storage.models import (
     Destination,
-    Member,
     OutboxKind,
     OutboxMessage,
     OutboxState,
@@ -81,7 +63,7 @@ from storage.models import (
     ReferralState,
     utcnow,
 )
-from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
+from storage.repositories import GroupRepo, OutboxRepo, ReferralRepo
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
@@ -99,37 +81,6 @@ class DeliveryConfig:
     request_timeout: int = 20
     idle_wait: float = 5.0  # look for due rows at least this often without the doorbell
     timer_interval: float = 60.0  # reminders and escalations
-
-
-@dataclass
-class Plan:
-    """One Telegram call the worker is about to make for one outbox row."""
-
-    row_id: int
-    kind: OutboxKind
-    destination: Destination
-    chat_id: int
-    text: str
-    markup: InlineKeyboardMarkup | None = None
-    reply_to: int | None = None
-    edit_message_id: int | None = None
-    protect: bool = True
-    group_network: str | None = None
-
-
-@dataclass
-class _GroupJob:
-    """What every planner of a group message reads: one outbox row and its referral."""
-
-    session: AsyncSession
-    row: OutboxMessage
-    referral: Referral
-    member: Member | None
-    sealer: Sealer | None
-    now: dt.datetime
-    lang: str
-    body: Body | None  # the member's text, None once deleted or shredded
-    view: CardView  # the card as the referral's own network sees it
 
 
 @dataclass
@@ -154,14 +105,6 @@ class Delivery:
         self._chats = asyncio.Semaphore(self.config.chats_at_once)
         # Reported by /healthz in webhook mode (R36): lag, waiting and dead letters.
         self.app.health_probes["outbox"] = self.health
-
-    @property
-    def directory(self) -> Directory:
-        return self.app.directory
-
-    @property
-    def staff_language(self) -> str:
-        return self.app.settings.default_language
 
     async def health(self) -> dict[str, Any]:
         now = self.clock()
@@ -278,288 +221,14 @@ class Delivery:
     async def _plan(
         self, session: AsyncSession, row: OutboxMessage, now: dt.datetime
     ) -> Plan | None:
-        """Decide the chat and the text; may instead park, cancel or bury the row."""
-        if row.destination == Destination.ADMIN:
-            return self._plan_alert(row)
-        referral = (
-            await session.get(Referral, row.referral_id) if row.referral_id is not None else None
-        )
-        if referral is None:
-            _finish(row, OutboxState.CANCELLED, "referral gone")
-            return None
-        # Sticky: once an attempt's outcome was unknown, every later send says "(repeat)".
-        row.repeat = row.repeat or (row.in_flight and row.kind != OutboxKind.EDIT)
-        member = (
-            await session.get(Member, referral.member_id)
-            if referral.member_id is not None
-            else None
-        )
-        keys = KeyRepo(session, self.app.sealer)
-        sealer = await keys.get(member.id) if member is not None else None
-        if row.destination == Destination.MEMBER:
-            return await self._plan_member(session, row, referral, member, sealer)
-        return await self._plan_group(session, row, referral, member, sealer, now)
-
-    def _plan_alert(self, row: OutboxMessage) -> Plan | None:
-        if row.chat_id is None:
-            _finish(row, OutboxState.CANCELLED, "no admin chat")
-            return None
-        params = json.loads(row.params or "{}")
-        with self.i18n.context(), self.i18n.use_locale(self.staff_language):
-            text = alert_text(self.directory, params)
-        return Plan(row.id, row.kind, row.destination, row.chat_id, text, protect=False)
-
-    async def _plan_member(
-        self,
-        session: AsyncSession,
-        row: OutboxMessage,
-        referral: Referral,
-        member: Member | None,
-        sealer: Sealer | None,
-    ) -> Plan | None:
-        if member is None:
-            _finish(row, OutboxState.CANCELLED, "member gone")
-            return None
-        lang = member.language or referral.language
-        network = network_label(self.directory, referral.group_network_id or referral.network_id)
-        with self.i18n.context(), self.i18n.use_locale(lang):
-            if row.kind == OutboxKind.RELAY:
-                relay = await ReferralRepo(session).get_relay(row.relay_id or 0)
-                text = open_relay(sealer, referral, relay) if relay is not None else None
-                if text is None:
-                    _finish(row, OutboxState.CANCELLED, "text deleted")
-                    return None
-                body = relay_to_member_text(network, referral.code, text, row.repeat)
-                kb = InlineKeyboardBuilder()
-                kb.button(
-                    text="↩️ " + _("Reply"),
-                    callback_data=RequestAction(op=RequestOp.REPLY, r=referral.code),
-                )
-                return Plan(
-                    row.id, row.kind, row.destination, member.telegram_id, body, kb.as_markup()
-                )
-            if row.kind == OutboxKind.CLOSED:
-                body = closed_text(network, referral.code)
-                return Plan(row.id, row.kind, row.destination, member.telegram_id, body)
-        _finish(row, OutboxState.CANCELLED, "unknown kind")
-        return None
-
-    async def _resolve_group(
-        self, session: AsyncSession, referral: Referral
-    ) -> tuple[int, str] | None:
-        groups = GroupRepo(session)
-        for network_id in dict.fromkeys((referral.network_id, GLOBAL)):
-            chat = await groups.active_chat(network_id)
-            if chat is not None:
-                return chat, network_id
-        return None
-
-    async def _group_language(self, session: AsyncSession, referral: Referral) -> str:
-        """The language of the group that has (or will get) the card (tour finding 24)."""
-        card = await OutboxRepo(session).card_of(referral.id)
-        chat = card.sent_chat_id if card is not None else None
-        if chat is None and (target := await self._resolve_group(session, referral)):
-            chat = target[0]
-        chosen = await GroupRepo(session).language_of(chat) if chat is not None else None
-        return chosen or self.staff_language
-
-    async def _card_target(
-        self, session: AsyncSession, referral: Referral
-    ) -> tuple[OutboxMessage | None, bool]:
-        """The referral's card, and whether its group still receives for a bound network."""
-        card = await OutboxRepo(session).card_of(referral.id)
-        if card is None or card.sent_chat_id is None:
-            return card, False
-        return card, await GroupRepo(session).is_live(card.sent_chat_id)
-
-    async def _plan_group(
-        self,
-        session: AsyncSession,
-        row: OutboxMessage,
-        referral: Referral,
-        member: Member | None,
-        sealer: Sealer | None,
-        now: dt.datetime,
-    ) -> Plan | None:
-        planners = {
-            OutboxKind.CARD: self._plan_card,
-            OutboxKind.ESCALATION: self._plan_escalation,
-            OutboxKind.EDIT: self._plan_edit,
-            OutboxKind.WITHDRAWN: self._plan_card_reply,
-            OutboxKind.REMINDER: self._plan_card_reply,
-            OutboxKind.UNDELIVERED: self._plan_card_reply,
-            OutboxKind.RELAY: self._plan_group_relay,
-        }
-        planner = planners.get(row.kind)
-        if planner is None:
-            _finish(row, OutboxState.CANCELLED, "unknown kind")
-            return None
-        body = open_body(sealer, referral)
-        lang = await self._group_language(session, referral)
-        with self.i18n.context(), self.i18n.use_locale(lang):
-            view = card_view(self.directory, referral, member, body, lang)
-            job = _GroupJob(session, row, referral, member, sealer, now, lang, body, view)
-            return await planner(job)
-
-    async def _plan_card(self, job: _GroupJob) -> Plan | None:
-        row, referral = job.row, job.referral
-        if referral.state not in OPEN_STATES:
-            _finish(row, OutboxState.CANCELLED, "withdrawn")
-            return None
-        target = await self._resolve_group(job.session, referral)
-        if target is None:
-            await self._park(job.session, row, referral)
-            return None
-        chat, group_network = target
-        view = card_view(self.directory, referral, job.member, job.body, job.lang, group_network)
-        return Plan(
-            row.id,
-            row.kind,
-            row.destination,
-            chat,
-            card_text(view, repeat=row.repeat),
-            card_markup(referral.code, referral.state),
-            group_network=group_network,
-        )
-
-    async def _plan_escalation(self, job: _GroupJob) -> Plan | None:
-        row, referral = job.row, job.referral
-        chat = await GroupRepo(job.session).active_chat(GLOBAL)
-        first = await OutboxRepo(job.session).card_of(referral.id)
-        if (
-            chat is None
-            or referral.state not in OPEN_STATES
-            or (first is not None and first.sent_chat_id == chat)
-        ):
-            _finish(row, OutboxState.CANCELLED, "no other fallback group")
-            return None
-        hours = max(1, self.app.settings.referral_escalate_after // 3600)
-        return Plan(
-            row.id,
-            row.kind,
-            row.destination,
-            chat,
-            card_text(job.view, repeat=row.repeat, escalated_hours=hours),
-            card_markup(referral.code, referral.state),
-            group_network=GLOBAL,
-        )
-
-    async def _plan_edit(self, job: _GroupJob) -> Plan | None:
-        params = json.loads(job.row.params or "{}")
-        if "relay" in params:
-            # A deleted request: the member's words relayed to the group are taken off too.
-            text = relay_deleted_text(job.referral.code)
-            return await self._edit_sent(job, int(params["relay"]), text, None, "relay gone")
-        markup = card_markup(job.referral.code, job.referral.state)
-        return await self._edit_sent(
-            job, int(params.get("card", 0)), card_text(job.view), markup, "card gone"
-        )
-
-    async def _edit_sent(
-        self,
-        job: _GroupJob,
-        sent_id: int,
-        text: str,
-        markup: InlineKeyboardMarkup | None,
-        gone: str,
-    ) -> Plan | None:
-        """Edit a message an earlier outbox row sent; cancelled when that message is gone."""
-        row = job.row
-        sent = await OutboxRepo(job.session).get(sent_id)
-        if sent is None or sent.sent_chat_id is None or sent.message_id is None:
-            _finish(row, OutboxState.CANCELLED, gone)
-            return None
-        return Plan(
-            row.id,
-            row.kind,
-            row.destination,
-            sent.sent_chat_id,
-            text,
-            markup,
-            edit_message_id=sent.message_id,
-            protect=False,
-        )
-
-    async def _plan_card_reply(self, job: _GroupJob) -> Plan | None:
-        """A withdrawal notice, a reminder or an undelivered reply, as a reply to the card."""
-        row, referral = job.row, job.referral
-        card, live = await self._card_target(job.session, referral)
-        if card is None or not live or card.sent_chat_id is None:
-            _finish(row, OutboxState.CANCELLED, "card's group gone")
-            return None
-        if row.kind == OutboxKind.WITHDRAWN:
-            text = withdrawn_text(referral.code)
-        elif row.kind == OutboxKind.UNDELIVERED:
-            text = undelivered_text(referral.code)
-        else:
-            text = reminder_text(referral.code, _hours_since(referral.delivered_at, job.now))
-        return Plan(
-            row.id,
-            row.kind,
-            row.destination,
-            card.sent_chat_id,
-            text,
-            reply_to=card.message_id,
-            protect=False,
-        )
-
-    async def _plan_group_relay(self, job: _GroupJob) -> Plan | None:
-        row, referral = job.row, job.referral
-        relay = await ReferralRepo(job.session).get_relay(row.relay_id or 0)
-        text = open_relay(job.sealer, referral, relay) if relay is not None else None
-        if text is None:
-            _finish(row, OutboxState.CANCELLED, "text deleted")
-            return None
-        card, live = await self._card_target(job.session, referral)
-        if card is not None and live and card.sent_chat_id is not None:
-            chat, reply_to = card.sent_chat_id, card.message_id
-        else:
-            target = await self._resolve_group(job.session, referral)
-            if target is None:
-                await self._park(job.session, row, referral)
-                return None
-            chat, reply_to = target[0], None
-        return Plan(
-            row.id,
-            row.kind,
-            row.destination,
-            chat,
-            relay_to_group_text(job.view, text, row.repeat),
-            reply_to=reply_to,
-        )
-
-    async def _park(self, session: AsyncSession, row: OutboxMessage, referral: Referral) -> None:
-        """No group at all: wait for a /bind, and tell admins once per waiting spell."""
-        others = await ReferralRepo(session).others_waiting(referral.id)
-        row.state, row.lease_until, row.lease_owner = OutboxState.WAITING, None, None
-        row.in_flight = False
-        if referral.state == ReferralState.QUEUED:
-            referral.state = ReferralState.WAITING
-        if not others:
-            await self.alert(
-                session,
-                AlertReason.WAITING,
-                f"r{referral.id}",
-                code=referral.code,
-                network=referral.network_id,
-            )
+        """The kind's planner (bot/referrals/planner.py) decides the chat and the text."""
+        return await planner.plan(self.app, self.i18n, session, row, now)
 
     async def alert(
         self, session: AsyncSession, reason: AlertReason, ref: str, **params: Any
     ) -> None:
         """Tell every admin in private, once per (reason, ref)."""
-        admins = sorted(self.app.settings.admin_ids)
-        if not admins:
-            log.warning("delivery needs an admin (%s) but ADMIN_IDS is empty", reason)
-        outbox = OutboxRepo(session)
-        for admin in admins:
-            await outbox.enqueue(
-                f"alert:{reason}:{ref}:{admin}",
-                destination=Destination.ADMIN,
-                kind=OutboxKind.ALERT,
-                chat_id=admin,
-                params=json.dumps({"reason": reason, **params})[:200],
-            )
+        await enqueue_alert(self.app, session, reason, ref, **params)
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -633,7 +302,7 @@ class Delivery:
             row = await OutboxRepo(session).get(plan.row_id)
             if row is None:
                 return
-            _finish(row, OutboxState.SENT, "")
+            finish(row, OutboxState.SENT, "")
             row.last_error = None
             row.sent_chat_id, row.message_id, row.sent_at = chat_id, message_id, now
             if row.relay_id is not None:
@@ -728,7 +397,7 @@ class Delivery:
         async with self.app.sessions.begin() as session:
             row = await OutboxRepo(session).get(plan.row_id)
             if row is not None:
-                _finish(row, state, note)
+                finish(row, state, note)
 
     async def _refused(self, plan: Plan, reason: str) -> _Outcome:
         """403 or chat not found: permanent for this chat (R9)."""
@@ -740,7 +409,7 @@ class Delivery:
                 await self._bury(session, row, reason, refused=True)
                 return _Outcome()
             if plan.edit_message_id is not None:
-                _finish(row, OutboxState.SENT, reason)
+                finish(row, OutboxState.SENT, reason)
                 return _Outcome()
             networks = await GroupRepo(session).deactivate(plan.chat_id)
             row.in_flight = False
@@ -766,7 +435,7 @@ class Delivery:
                 row.attempts = max(0, row.attempts - 1)
                 _unlease(row, self.clock())
                 if plan.edit_message_id is not None:
-                    _finish(row, OutboxState.SENT, "group migrated")
+                    finish(row, OutboxState.SENT, "group migrated")
         log.info("a group became a supergroup; its binding follows it")
 
     # -- timers ------------------------------------------------------------------------------
@@ -807,18 +476,8 @@ class Delivery:
         return queued
 
 
-def _hours_since(stamp: dt.datetime | None, now: dt.datetime) -> int:
-    return max(1, int((now - stamp).total_seconds() // 3600)) if stamp else 1
-
-
 def _unlease(row: OutboxMessage, due: dt.datetime) -> None:
     row.lease_until, row.lease_owner, row.next_attempt_at = None, None, due
-
-
-def _finish(row: OutboxMessage, state: OutboxState, note: str) -> None:
-    row.state, row.lease_until, row.lease_owner = state, None, None
-    row.in_flight = False
-    row.last_error = note[:120]
 
 
 async def stop_worker(task: asyncio.Task[None], grace: float = 5.0) -> None:
