@@ -2,15 +2,18 @@
 
 The terminal chat runs the real dispatcher against it, and the tests put it behind HTTP. It keeps
 each chat's messages, records every call, and is as strict as Telegram where it matters: HTML
-must parse, text must fit 4,096 characters, callback data 64 bytes, and an edit that changes
-nothing is refused with "message is not modified".
+must parse, text must fit 4,096 characters, callback data 64 bytes, an edit that changes
+nothing is refused with "message is not modified", and a group takes 20 messages a minute (a
+429 with retry_after past that).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,6 +40,12 @@ BOT_USER = {
     "supports_inline_queries": True,
 }
 Params = dict[str, Any]
+# Telegram's FAQ: no more than 20 messages a minute in one group.
+GROUP_LIMIT, GROUP_WINDOW = 20, 60.0
+# Methods that post a new message (edits are not counted).
+SENDING = frozenset(
+    {"sendmessage", "copymessage", "sendphoto", "sendvoice", "senddocument", "sendvideo"}
+)
 Reply = tuple[int, dict[str, Any]]
 Fault = Callable[[str, Params], Awaitable[Reply | None] | Reply | None]
 
@@ -73,6 +82,13 @@ class FakeTelegram:
         self.faults: list[Fault] = []
         self.changed = asyncio.Event()
         self.closing = asyncio.Event()
+        # Telegram's limit in a group: `group_limit` messages per `group_window` seconds, and a
+        # 429 with retry_after past it (None: unlimited). `clock` may be a test's fake clock.
+        self.group_limit: int | None = GROUP_LIMIT
+        self.group_window = GROUP_WINDOW
+        self.clock: Callable[[], float] = time.monotonic
+        self.group_sends: dict[int, collections.deque[float]] = {}
+        self.refused_429 = 0
 
     # -- what a test or the terminal chat does as a person ------------------------------------
     def chat(
@@ -158,6 +174,8 @@ class FakeTelegram:
                 outcome = await outcome
             if outcome is not None:
                 return cast(Reply, outcome)
+        if (limited := self._over_group_limit(method, params)) is not None:
+            return limited
         handler = getattr(self, "api_" + method.lower(), None)
         try:
             result = await handler(params) if handler else True
@@ -165,8 +183,37 @@ class FakeTelegram:
             return error(400, f"Bad Request: can't parse entities: {exc}")
         except ApiError as exc:
             return exc.reply
+        self._count_group_send(method, params)
         self.changed.set()
         return 200, {"ok": True, "result": result}
+
+    def _group_chat(self, method: str, params: Params) -> int | None:
+        if method.lower() not in SENDING or self.group_limit is None:
+            return None
+        try:
+            chat_id = int(params.get("chat_id") or 0)
+        except (TypeError, ValueError):
+            return None
+        return chat_id if chat_id < 0 else None
+
+    def _over_group_limit(self, method: str, params: Params) -> Reply | None:
+        chat_id = self._group_chat(method, params)
+        if chat_id is None or self.group_limit is None:
+            return None
+        now = self.clock()
+        sends = self.group_sends.setdefault(chat_id, collections.deque())
+        while sends and sends[0] <= now - self.group_window:
+            sends.popleft()
+        if len(sends) < self.group_limit:
+            return None
+        self.refused_429 += 1
+        wait = max(1, math.ceil(sends[0] + self.group_window - now))
+        return error(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
+
+    def _count_group_send(self, method: str, params: Params) -> None:
+        chat_id = self._group_chat(method, params)
+        if chat_id is not None:
+            self.group_sends.setdefault(chat_id, collections.deque()).append(self.clock())
 
     async def api_getme(self, params: Params) -> Any:
         return self.bot_user

@@ -5,6 +5,8 @@ at send time (the bound group, else the fallback group, else wait), marks the ro
 commits, and only then calls Telegram, one chat at a time in order and different chats
 concurrently. Outcomes:
 
+- Pacing: each group gets at most ~20 messages a minute (a token bucket per chat,
+  bot/referrals/pacing.py), so a burst waits its turn, in order, instead of meeting 429s (R20).
 - 429: that row and the rest of that chat wait `retry_after` plus jitter; other chats go on (R7).
 - 5xx, timeouts, dropped connections: capped exponential backoff with jitter; after
   `max_failures` tries or `max_age`, the row is `dead` and admins are told (R8).
@@ -48,9 +50,11 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
+from bot.config import Settings
 from bot.directory.model import GLOBAL
 from bot.metrics import DELIVERIES
 from bot.referrals import planner
+from bot.referrals.pacing import Pacer, Rate
 from bot.referrals.planner import Plan, enqueue_alert, finish
 from bot.referrals.service import OPEN_STATES, Referrals
 from bot.referrals.texts import AlertReason
@@ -81,6 +85,13 @@ class DeliveryConfig:
     request_timeout: int = 20
     idle_wait: float = 5.0  # look for due rows at least this often without the doorbell
     timer_interval: float = 60.0  # reminders and escalations
+    # Per group chat, ahead of Telegram's ~20 a minute (R20); None: unpaced.
+    group_rate: Rate | None = field(default_factory=Rate)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryConfig:
+        per_minute = settings.group_messages_per_minute
+        return cls(group_rate=Rate(per_minute, settings.group_burst) if per_minute else None)
 
 
 @dataclass
@@ -103,6 +114,8 @@ class Delivery:
         self.bell = self.app.doorbell
         self.blocked: dict[int, dt.datetime] = {}
         self._chats = asyncio.Semaphore(self.config.chats_at_once)
+        self.pacer = Pacer(self.config.group_rate)
+        self.booked: dict[int, dt.datetime] = {}  # outbox row id -> its paced moment (R20)
         # Reported by /healthz in webhook mode (R36): lag, waiting and dead letters.
         self.app.health_probes["outbox"] = self.health
 
@@ -178,6 +191,9 @@ class Delivery:
         """One cycle: lease, plan, commit, send. Returns how many rows were leased."""
         now = self.clock()
         plans: list[Plan] = []
+        if len(self.booked) > 10_000:  # rows another worker took, or cancelled meanwhile
+            stale = now - dt.timedelta(hours=1)
+            self.booked = {k: v for k, v in self.booked.items() if v > stale}
         async with self.app.sessions.begin() as session:
             rows = await OutboxRepo(session).claim(
                 self.owner, now, self.config.lease, self.config.batch
@@ -195,6 +211,13 @@ class Delivery:
                 blocked = self.blocked.get(plan.chat_id)
                 if blocked is not None and blocked > now:
                     _unlease(row, blocked)
+                    continue
+                slot = self.booked.pop(row.id, None) or self.pacer.reserve(plan.chat_id, now)
+                if slot > now:
+                    # The group's quota is spent: the row waits for the moment booked for it,
+                    # after the chat's earlier rows, instead of being sent and refused (R20).
+                    self.booked[row.id] = slot
+                    _unlease(row, slot)
                     continue
                 row.attempts += 1
                 row.in_flight = True
