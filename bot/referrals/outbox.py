@@ -257,6 +257,15 @@ class Delivery:
 
     async def _attempt(self, plan: Plan) -> _Outcome:
         try:
+            if plan.edit_message_id is not None and plan.delete:
+                await self.bot.delete_message(
+                    chat_id=plan.chat_id,
+                    message_id=plan.edit_message_id,
+                    request_timeout=self.config.request_timeout,
+                )
+                await self._sent(plan, plan.chat_id, plan.edit_message_id)
+                DELIVERIES.labels("ok").inc()
+                return _Outcome()
             if plan.edit_message_id is not None:
                 await self.bot.edit_message_text(
                     text=plan.text,
@@ -273,6 +282,20 @@ class Delivery:
                 if plan.reply_to is not None
                 else None
             )
+            if plan.copy_from is not None:
+                copied = await self.bot.copy_message(
+                    chat_id=plan.chat_id,
+                    from_chat_id=plan.copy_from[0],
+                    message_id=plan.copy_from[1],
+                    caption=plan.text,
+                    reply_markup=plan.markup,
+                    reply_parameters=reply,
+                    protect_content=plan.protect,
+                    request_timeout=self.config.request_timeout,
+                )
+                await self._sent(plan, plan.chat_id, copied.message_id)
+                DELIVERIES.labels("ok").inc()
+                return _Outcome()
             message = await self.bot.send_message(
                 chat_id=plan.chat_id,
                 text=plan.text,
@@ -329,7 +352,7 @@ class Delivery:
             row.last_error = None
             row.sent_chat_id, row.message_id, row.sent_at = chat_id, message_id, now
             if row.relay_id is not None:
-                # Delivered: the relayed text is not kept any longer (retention, issue 6).
+                # Delivered: the relayed text (or where a photo was) is not kept (issue 6, 15).
                 await ReferralRepo(session).drop_relay_text(row.relay_id)
             if row.kind != OutboxKind.CARD or row.referral_id is None:
                 return
@@ -392,7 +415,7 @@ class Delivery:
         log.warning("a %s for %s is dead: %s", row.kind, row.destination, reason[:80])
         if (
             row.destination == Destination.MEMBER
-            and row.kind == OutboxKind.RELAY
+            and row.kind in (OutboxKind.RELAY, OutboxKind.MEDIA)
             and row.referral_id is not None
             and not refused
         ):

@@ -24,7 +24,7 @@ from bot.app import App
 from bot.directory.model import GLOBAL
 from bot.i18n import _
 from bot.referrals.callbacks import RequestAction, RequestOp
-from bot.referrals.service import OPEN_STATES, Body, open_body, open_relay
+from bot.referrals.service import OPEN_STATES, Body, open_body, open_media, open_relay
 from bot.referrals.texts import (
     AlertReason,
     CardView,
@@ -33,6 +33,8 @@ from bot.referrals.texts import (
     card_text,
     card_view,
     closed_text,
+    media_to_group_caption,
+    media_to_member_caption,
     network_label,
     relay_deleted_text,
     relay_to_group_text,
@@ -70,6 +72,10 @@ class Plan:
     edit_message_id: int | None = None
     protect: bool = True
     group_network: str | None = None
+    # A photo or voice note: copied from (chat, message id), with `text` as its caption.
+    copy_from: tuple[int, int] | None = None
+    # With `edit_message_id`: delete that message instead of editing it.
+    delete: bool = False
 
 
 @dataclass
@@ -284,6 +290,9 @@ async def plan_escalation(job: Job) -> Plan | None:
 
 async def plan_edit(job: Job) -> Plan | None:
     params = json.loads(job.row.params or "{}")
+    if "media" in params:
+        # A deleted request: the member's photos and voice notes leave the group too.
+        return await edit_sent(job, int(params["media"]), "", None, "media gone", delete=True)
     if "relay" in params:
         # A deleted request: the member's words relayed to the group are taken off too.
         text = relay_deleted_text(job.ref.code)
@@ -295,9 +304,15 @@ async def plan_edit(job: Job) -> Plan | None:
 
 
 async def edit_sent(
-    job: Job, sent_id: int, text: str, markup: InlineKeyboardMarkup | None, gone: str
+    job: Job,
+    sent_id: int,
+    text: str,
+    markup: InlineKeyboardMarkup | None,
+    gone: str,
+    *,
+    delete: bool = False,
 ) -> Plan | None:
-    """Edit a message an earlier outbox row sent; cancelled when that message is gone."""
+    """Edit (or delete) a message an earlier outbox row sent; cancelled when it is gone."""
     row = job.row
     sent = await OutboxRepo(job.session).get(sent_id)
     if sent is None or sent.sent_chat_id is None or sent.message_id is None:
@@ -312,6 +327,7 @@ async def edit_sent(
         markup,
         edit_message_id=sent.message_id,
         protect=False,
+        delete=delete,
     )
 
 
@@ -386,6 +402,50 @@ async def plan_relay(job: Job) -> Plan | None:
     )
 
 
+async def plan_media(job: Job) -> Plan | None:
+    """A photo or voice note, copied (no forward header, no sender's name) with a caption
+    carrying the request number; what is stored to find it is erased once it is sent."""
+    row, referral = job.row, job.ref
+    relay = await ReferralRepo(job.session).get_relay(row.relay_id or 0)
+    media = open_media(job.sealer, referral, relay) if relay is not None else None
+    if media is None:
+        finish(row, OutboxState.CANCELLED, "media deleted")
+        return None
+    source = (media.chat_id, media.message_id)
+    if row.destination == Destination.MEMBER:
+        assert job.member is not None  # plan() cancels a member row whose member is gone
+        network = network_label(
+            job.app.directory, referral.group_network_id or referral.network_id
+        )
+        kb = InlineKeyboardBuilder()
+        kb.button(
+            text="↩️ " + _("Reply"),
+            callback_data=RequestAction(op=RequestOp.REPLY, r=referral.code),
+        )
+        return Plan(
+            row.id,
+            row.kind,
+            row.destination,
+            job.member.telegram_id,
+            media_to_member_caption(network, referral.code, media.caption, row.repeat),
+            kb.as_markup(),
+            copy_from=source,
+        )
+    target = await group_reply_target(job)
+    if target is None:
+        return None
+    chat, reply_to = target
+    return Plan(
+        row.id,
+        row.kind,
+        row.destination,
+        chat,
+        media_to_group_caption(job.card, media.caption, row.repeat),
+        reply_to=reply_to,
+        copy_from=source,
+    )
+
+
 async def group_reply_target(job: Job) -> tuple[int, int | None] | None:
     """The card's group and the card to reply to; else the group that would get the card
     now; None (the row parked) when there is no group at all."""
@@ -433,6 +493,7 @@ PLANNERS: dict[OutboxKind, Planner] = {
     OutboxKind.REMINDER: group_only(plan_reminder),
     OutboxKind.UNDELIVERED: group_only(plan_undelivered),
     OutboxKind.RELAY: plan_relay,
+    OutboxKind.MEDIA: plan_media,
     OutboxKind.CLOSED: plan_closed,
     OutboxKind.ALERT: plan_alert,
 }
