@@ -263,7 +263,7 @@ async def _run(settings: Settings, mode: str) -> int:
 
     from bot.app import SchemaOutOfDate, create_app
     from bot.dispatcher import build_dispatcher, build_i18n
-    from bot.referrals.outbox import Delivery, stop_worker
+    from bot.referrals.outbox import Delivery, DeliveryConfig, stop_worker
     from bot.safety import retention
     from bot.safety import service as safety
     from bot.telegram.commands import publish
@@ -313,7 +313,8 @@ async def _run(settings: Settings, mode: str) -> int:
         await dp.emit_startup(bot=bot)
         intake = Intake(app, bot, dp)
         # The outbox worker: referral cards, relays, reminders (bot/referrals/outbox.py).
-        delivery = Delivery(app, bot, build_i18n(app))
+        config = DeliveryConfig.from_settings(app.settings)
+        delivery = Delivery(app, bot, build_i18n(app), config=config)
         worker = asyncio.create_task(delivery.run(stop))
         # Retention (bot/safety/retention.py): daily, one instance at a time thanks to a lease row.
         purger = asyncio.create_task(retention.retention_loop(app, stop))

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = None
     referral_remind_after: int = Field(default=24 * 3600, gt=0)
     referral_escalate_after: int = Field(default=72 * 3600, gt=0)
+    # The outbox paces each staff group (R20): Telegram takes about 20 messages a minute in a
+    # group. A burst of GROUP_BURST, then GROUP_MESSAGES_PER_MINUTE; 0 turns pacing off.
+    group_messages_per_minute: float = Field(default=15.0, ge=0)
+    group_burst: int = Field(default=5, gt=0)
     retention_days: int = Field(default=90, gt=0)
     # Members' data keys, kept apart from the main database (storage/keystore.py). Default:
     # beside an SQLite database file; with PostgreSQL, set it to a database backed up apart.

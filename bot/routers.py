@@ -10,7 +10,7 @@ from bot.directory import countries
 from bot.directory import handlers as services
 from bot.directory import law_handlers as law
 from bot.guides import handlers as guides
-from bot.referrals import binding, member, staff
+from bot.referrals import binding, media, member, staff
 from bot.safety import handlers as safety
 
 
@@ -21,6 +21,7 @@ def routers() -> list[Router]:
         safety.router,  # first: /exit and "Clear this chat" work in any conversation state
         binding.router,  # /bind, /unbind: before the group side, which swallows group chatter
         desk.router,  # /saved, /use, /stats, Transfer: before staff, which relays every reply
+        media.router,  # photos and voice notes in a request: before the text-only handlers
         staff.router,  # staff groups only: cards, claims, replies to cards
         member.router,  # /ask, /requests; early so its text steps win over other features
         countries.router,  # the shared country picker (services, network, ask)

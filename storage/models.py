@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -56,6 +57,7 @@ class OutboxKind(StrEnum):
     ALERT = "alert"
     UNDELIVERED = "undelivered"  # a staff reply Telegram refused to pass to the member (L5)
     TRANSFERRED = "transferred"  # the member told which network now has their request
+    MEDIA = "media"  # a photo or voice note, copied from the chat it was sent in (issue 15)
 
 
 class Destination(StrEnum):
@@ -127,6 +129,9 @@ class Member(Base):
     # ISO 3166-1 alpha-2; set only when the member said yes to "remember my country". Sealed.
     country_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     country = SealedText[str | None]("country_sealed", "member-country", "public_id")
+    # -- network desk (issue 15, migration 0011) --
+    # Told, and agreed, that faces, tattoos and places in a photo identify people.
+    photo_warned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Lease(Base):

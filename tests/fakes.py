@@ -86,7 +86,9 @@ class Chat:
         out = []
         for event in fresh:
             if event.kind in ("sent", "edited") and event.chat_id == self.chat_id:
-                out.append(event.message["text"] if event.message else "")
+                message = event.message or {}
+                # A photo or voice note shows its caption where a message shows its text.
+                out.append(str(message.get("text", message.get("caption", ""))))
             elif event.kind in ("toast", "alert"):
                 out.append(event.text)
         return out

@@ -133,8 +133,9 @@ async def submit(
 
 
 def texts_to(telegram: FakeTelegram, chat_id: int) -> list[str]:
+    """What was sent to a chat: texts, and the captions of photos and voice notes."""
     return [
-        e.message["text"]
+        str(e.message.get("text", e.message.get("caption", "")))
         for e in telegram.events
         if e.kind == "sent" and e.chat_id == chat_id and e.message is not None
     ]

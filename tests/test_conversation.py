@@ -294,12 +294,17 @@ async def test_tour_11_reply_prompt_has_cancel_and_media_is_explained(
     replies = await chat.tap("Reply")
     assert any("Write your answer" in r for r in replies)
     assert any("Cancel" in b for b in chat.buttons())
+    # Issue 15: a video is refused with the reason; a first photo is explained before it goes.
+    replies = await chat.send(
+        video={"file_id": "v", "file_unique_id": "w", "width": 1, "height": 1, "duration": 1}
+    )
+    assert any("Not sent" in r and "hidden details" in r for r in replies), replies
     replies = await chat.send(
         photo=[{"file_id": "x", "file_unique_id": "y", "width": 1, "height": 1}]
     )
-    assert any("was not sent to the network" in r for r in replies), replies
-    replies = await chat.tap("Cancel")
-    assert any("Nothing was sent" in r for r in replies), replies
+    assert any("Faces, tattoos" in r for r in replies), replies
+    replies = await chat.tap("No, do not send")
+    assert any("Not sent" in r for r in replies), replies
 
 
 # -- [12] + L6 + [4]: text after a network's reply ------------------------------------------------

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from bot.app import App
 from bot.devtools.localapi import FakeTelegram
 from bot.referrals.outbox import DeliveryConfig
+from bot.referrals.pacing import Rate
 from bot.referrals.service import Referrals
 from storage.models import OutboxMessage, Referral
 from storage.repositories import MemberRepo
@@ -118,7 +119,15 @@ async def test_batch_of_200_arrives_despite_429_500_drops_and_403(
     the 403 group's cards go to the fallback; a 429 holds its chat back for retry_after
     (R5-R9)."""
     expected = await seed(app, 200)
-    config = DeliveryConfig(base_delay=0.05, max_delay=0.4, max_failures=30, request_timeout=5)
+    # Telegram's group limit and the worker's pacing, both scaled 100 times faster (R20).
+    faulty_api.telegram.group_window = 0.6
+    config = DeliveryConfig(
+        base_delay=0.05,
+        max_delay=0.4,
+        max_failures=30,
+        request_timeout=5,
+        group_rate=Rate(window=0.6),
+    )
     delivery = worker(app, http_bot, config=config)
     stop_ = asyncio.Event()
     task = asyncio.create_task(delivery.run(stop_))

@@ -100,8 +100,11 @@ def ask_button() -> InlineKeyboardButton:
 
 @router.message()
 async def not_text(message: Message) -> None:
-    # Media is never stored or forwarded: a photo can identify a person.
+    # Media outside a request is never stored or passed on: a photo can identify a person.
     await message.answer(
-        _("I can only read text. Please do not send photos or documents here."),
+        _(
+            "I can only read text here. To send a network a photo or a voice note, answer "
+            "its message in /requests."
+        ),
         reply_markup=main_menu(),
     )

@@ -2,15 +2,18 @@
 
 The terminal chat runs the real dispatcher against it, and the tests put it behind HTTP. It keeps
 each chat's messages, records every call, and is as strict as Telegram where it matters: HTML
-must parse, text must fit 4,096 characters, callback data 64 bytes, and an edit that changes
-nothing is refused with "message is not modified".
+must parse, text must fit 4,096 characters, callback data 64 bytes, an edit that changes
+nothing is refused with "message is not modified", and a group takes 20 messages a minute (a
+429 with retry_after past that).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aiogram.client.session.base import BaseSession
 
-from bot.telegram.html import TEXT_LIMIT, EntityError, parse_html, utf16_len
+from bot.telegram.html import CAPTION_LIMIT, TEXT_LIMIT, EntityError, parse_html, utf16_len
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
@@ -37,6 +40,16 @@ BOT_USER = {
     "supports_inline_queries": True,
 }
 Params = dict[str, Any]
+# Telegram's FAQ: no more than 20 messages a minute in one group.
+GROUP_LIMIT, GROUP_WINDOW = 20, 60.0
+# What a copy takes over from the original message.
+MEDIA_KEYS = frozenset(
+    {"photo", "voice", "audio", "video", "video_note", "animation", "document", "sticker"}
+)
+# Methods that post a new message (edits are not counted).
+SENDING = frozenset(
+    {"sendmessage", "copymessage", "sendphoto", "sendvoice", "senddocument", "sendvideo"}
+)
 Reply = tuple[int, dict[str, Any]]
 Fault = Callable[[str, Params], Awaitable[Reply | None] | Reply | None]
 
@@ -67,12 +80,20 @@ class FakeTelegram:
         self.chats: dict[int, dict[str, Any]] = {}
         self._message_ids: dict[int, itertools.count[int]] = {}
         self._update_ids = itertools.count(1)
+        self._file_ids = itertools.count(1)
         self.updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.confirmed_offset = 0
         self.unconfirmed: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self.changed = asyncio.Event()
         self.closing = asyncio.Event()
+        # Telegram's limit in a group: `group_limit` messages per `group_window` seconds, and a
+        # 429 with retry_after past it (None: unlimited). `clock` may be a test's fake clock.
+        self.group_limit: int | None = GROUP_LIMIT
+        self.group_window = GROUP_WINDOW
+        self.clock: Callable[[], float] = time.monotonic
+        self.group_sends: dict[int, collections.deque[float]] = {}
+        self.refused_429 = 0
 
     # -- what a test or the terminal chat does as a person ------------------------------------
     def chat(
@@ -116,6 +137,37 @@ class FakeTelegram:
         self.messages[(cid, message["message_id"])] = message
         return self.update(message=message)
 
+    def user_media(
+        self,
+        user: dict[str, Any],
+        kind: str,
+        chat_id: int | None = None,
+        reply_to: int | None = None,
+        caption: str | None = None,
+        size: int = 40_000,
+    ) -> dict[str, Any]:
+        """A photo, voice note, video, document... as Telegram delivers it (ids made up)."""
+        unique = f"{kind}-{next(self._file_ids)}"
+        file = {"file_id": "F" + unique, "file_unique_id": unique, "file_size": size}
+        contents: dict[str, dict[str, Any]] = {
+            "photo": {"photo": [file | {"width": 1280, "height": 960}]},
+            "voice": {"voice": file | {"duration": 7, "mime_type": "audio/ogg"}},
+            "audio": {"audio": file | {"duration": 180}},
+            "video": {"video": file | {"width": 1280, "height": 720, "duration": 60}},
+            "video_note": {"video_note": file | {"length": 240, "duration": 10}},
+            "animation": {"animation": file | {"width": 320, "height": 240, "duration": 3}},
+            "document": {"document": file | {"file_name": "scan.pdf"}},
+            "sticker": {
+                "sticker": file
+                | {"type": "regular", "width": 512, "height": 512}
+                | {"is_animated": False, "is_video": False}
+            },
+        }
+        content = dict(contents[kind])
+        if caption is not None:
+            content["caption"] = caption
+        return self.user_message(user, None, chat_id=chat_id, reply_to=reply_to, **content)
+
     def user_tap(
         self, user: dict[str, Any], chat_id: int, message_id: int, data: str
     ) -> dict[str, Any]:
@@ -158,6 +210,8 @@ class FakeTelegram:
                 outcome = await outcome
             if outcome is not None:
                 return cast(Reply, outcome)
+        if (limited := self._over_group_limit(method, params)) is not None:
+            return limited
         handler = getattr(self, "api_" + method.lower(), None)
         try:
             result = await handler(params) if handler else True
@@ -165,8 +219,37 @@ class FakeTelegram:
             return error(400, f"Bad Request: can't parse entities: {exc}")
         except ApiError as exc:
             return exc.reply
+        self._count_group_send(method, params)
         self.changed.set()
         return 200, {"ok": True, "result": result}
+
+    def _group_chat(self, method: str, params: Params) -> int | None:
+        if method.lower() not in SENDING or self.group_limit is None:
+            return None
+        try:
+            chat_id = int(params.get("chat_id") or 0)
+        except (TypeError, ValueError):
+            return None
+        return chat_id if chat_id < 0 else None
+
+    def _over_group_limit(self, method: str, params: Params) -> Reply | None:
+        chat_id = self._group_chat(method, params)
+        if chat_id is None or self.group_limit is None:
+            return None
+        now = self.clock()
+        sends = self.group_sends.setdefault(chat_id, collections.deque())
+        while sends and sends[0] <= now - self.group_window:
+            sends.popleft()
+        if len(sends) < self.group_limit:
+            return None
+        self.refused_429 += 1
+        wait = max(1, math.ceil(sends[0] + self.group_window - now))
+        return error(429, f"Too Many Requests: retry after {wait}", retry_after=wait)
+
+    def _count_group_send(self, method: str, params: Params) -> None:
+        chat_id = self._group_chat(method, params)
+        if chat_id is not None:
+            self.group_sends.setdefault(chat_id, collections.deque()).append(self.clock())
 
     async def api_getme(self, params: Params) -> Any:
         return self.bot_user
@@ -239,6 +322,47 @@ class FakeTelegram:
         self.messages[(chat_id, message["message_id"])] = message
         self.events.append(Event("sent", chat_id, message))
         return _public(message)
+
+    async def api_copymessage(self, params: Params) -> Any:
+        """A copy has no forward header and names no sender; its caption may be replaced."""
+        chat_id = int(params["chat_id"])
+        source = self.messages.get((int(params["from_chat_id"]), int(params["message_id"])))
+        if source is None:
+            raise ApiError(error(400, "Bad Request: message to copy not found"))
+        media = {k: v for k, v in source.items() if k in MEDIA_KEYS}
+        if not media and "text" not in source:
+            raise ApiError(error(400, "Bad Request: the message can't be copied"))
+        chat = self.chats.get(chat_id) or self.chat(chat_id, "private" if chat_id > 0 else "group")
+        message: dict[str, Any] = {
+            "message_id": self._next_message_id(chat_id),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self.bot_user,
+            **media,
+        }
+        if "text" in source:
+            message.update(text=source["text"], html=source.get("html", source["text"]))
+        elif "caption" in params:
+            raw = str(params.get("caption") or "")
+            plain = parse_html(raw) if params.get("parse_mode") == "HTML" else raw
+            if utf16_len(plain) > CAPTION_LIMIT:
+                raise ApiError(error(400, "Bad Request: message caption is too long"))
+            if plain:
+                message.update(caption=plain, caption_html=raw)
+        elif "caption" in source:
+            message["caption"] = source["caption"]
+        markup = self._markup(params)
+        if markup:
+            message["reply_markup"] = markup
+        reply = params.get("reply_parameters")
+        reply_to = (reply or {}).get("message_id") or params.get("reply_to_message_id")
+        if reply_to and (chat_id, int(reply_to)) in self.messages:
+            message["reply_to_message"] = _public(self.messages[(chat_id, int(reply_to))])
+        if str(params.get("protect_content")).lower() == "true":
+            message["has_protected_content"] = True
+        self.messages[(chat_id, message["message_id"])] = message
+        self.events.append(Event("sent", chat_id, message))
+        return {"message_id": message["message_id"]}
 
     async def api_editmessagetext(self, params: Params) -> Any:
         chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
@@ -337,7 +461,7 @@ def _decode(value: Any) -> Any:
 
 
 def _public(message: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in message.items() if k != "html"}
+    return {k: v for k, v in message.items() if k not in ("html", "caption_html")}
 
 
 class LocalSession(BaseSession):

@@ -1014,11 +1014,12 @@ async def delete_request(
 @router.message(Ask.text, ~F.text)
 @router.message(Answer.text, ~F.text)
 async def not_text(message: Message) -> None:
-    # Media is never passed on: a photo or a voice can identify a person.
+    # A request starts as text; photos and voice notes go as answers (bot/referrals/media.py).
     await message.answer(
         _(
-            "Only text is passed on. This photo, voice message or file was not sent to the "
-            "network, and the bot keeps no copy of it. Please write your message as text."
+            "Not sent: a request starts as text. Please write your message here; once a "
+            "network answers, you can also send them a photo or a voice note. The bot keeps "
+            "no copy of this one."
         ),
         reply_markup=cancel_keyboard(),
     )

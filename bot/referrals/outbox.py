@@ -5,6 +5,8 @@ at send time (the bound group, else the fallback group, else wait), marks the ro
 commits, and only then calls Telegram, one chat at a time in order and different chats
 concurrently. Outcomes:
 
+- Pacing: each group gets at most ~20 messages a minute (a token bucket per chat,
+  bot/referrals/pacing.py), so a burst waits its turn, in order, instead of meeting 429s (R20).
 - 429: that row and the rest of that chat wait `retry_after` plus jitter; other chats go on (R7).
 - 5xx, timeouts, dropped connections: capped exponential backoff with jitter; after
   `max_failures` tries or `max_age`, the row is `dead` and admins are told (R8).
@@ -14,6 +16,7 @@ concurrently. Outcomes:
 - A row still marked in flight when planned again (a crash or a lost response after the send)
   may have arrived already: it is sent again, marked "(repeat)" (R6).
 
+What each kind of row becomes (its chat, text and buttons) is decided by bot/referrals/planner.py.
 Timers for unclaimed referrals (a reminder in the group, then the fallback group) are database
 timestamps checked every cycle, so they survive restarts. The clock is injectable for tests.
 """
@@ -23,12 +26,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import random
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import Bot
@@ -42,40 +44,22 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InlineKeyboardMarkup, ReplyParameters
+from aiogram.types import ReplyParameters
 from aiogram.utils.i18n import I18n
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
-from bot.desk.service import card_history
-from bot.directory.model import GLOBAL, Directory
-from bot.i18n import _
+from bot.config import Settings
+from bot.directory.model import GLOBAL
 from bot.metrics import DELIVERIES
-from bot.referrals.callbacks import RequestAction, RequestOp
-from bot.referrals.service import OPEN_STATES, Body, Referrals, open_body, open_relay
-from bot.referrals.texts import (
-    AlertReason,
-    CardView,
-    alert_text,
-    card_markup,
-    card_text,
-    card_view,
-    closed_text,
-    network_label,
-    relay_deleted_text,
-    relay_to_group_text,
-    relay_to_member_text,
-    reminder_text,
-    transferred_text,
-    undelivered_text,
-    withdrawn_text,
-)
-from storage.crypto import Sealer
+from bot.referrals import planner
+from bot.referrals.pacing import Pacer, Rate
+from bot.referrals.planner import Plan, enqueue_alert, finish
+from bot.referrals.service import OPEN_STATES, Referrals
+from bot.referrals.texts import AlertReason
 from storage.models import (
     Destination,
-    Member,
     OutboxKind,
     OutboxMessage,
     OutboxState,
@@ -83,7 +67,7 @@ from storage.models import (
     ReferralState,
     utcnow,
 )
-from storage.repositories import DeskRepo, GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
+from storage.repositories import GroupRepo, OutboxRepo, ReferralRepo
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
@@ -101,37 +85,13 @@ class DeliveryConfig:
     request_timeout: int = 20
     idle_wait: float = 5.0  # look for due rows at least this often without the doorbell
     timer_interval: float = 60.0  # reminders and escalations
+    # Per group chat, ahead of Telegram's ~20 a minute (R20); None: unpaced.
+    group_rate: Rate | None = field(default_factory=Rate)
 
-
-@dataclass
-class Plan:
-    """One Telegram call the worker is about to make for one outbox row."""
-
-    row_id: int
-    kind: OutboxKind
-    destination: Destination
-    chat_id: int
-    text: str
-    markup: InlineKeyboardMarkup | None = None
-    reply_to: int | None = None
-    edit_message_id: int | None = None
-    protect: bool = True
-    group_network: str | None = None
-
-
-@dataclass
-class _GroupJob:
-    """What every planner of a group message reads: one outbox row and its referral."""
-
-    session: AsyncSession
-    row: OutboxMessage
-    referral: Referral
-    member: Member | None
-    sealer: Sealer | None
-    now: dt.datetime
-    lang: str
-    body: Body | None  # the member's text, None once deleted or shredded
-    view: CardView  # the card as the referral's own network sees it
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DeliveryConfig:
+        per_minute = settings.group_messages_per_minute
+        return cls(group_rate=Rate(per_minute, settings.group_burst) if per_minute else None)
 
 
 @dataclass
@@ -154,16 +114,10 @@ class Delivery:
         self.bell = self.app.doorbell
         self.blocked: dict[int, dt.datetime] = {}
         self._chats = asyncio.Semaphore(self.config.chats_at_once)
+        self.pacer = Pacer(self.config.group_rate)
+        self.booked: dict[int, dt.datetime] = {}  # outbox row id -> its paced moment (R20)
         # Reported by /healthz in webhook mode (R36): lag, waiting and dead letters.
         self.app.health_probes["outbox"] = self.health
-
-    @property
-    def directory(self) -> Directory:
-        return self.app.directory
-
-    @property
-    def staff_language(self) -> str:
-        return self.app.settings.default_language
 
     async def health(self) -> dict[str, Any]:
         now = self.clock()
@@ -237,6 +191,9 @@ class Delivery:
         """One cycle: lease, plan, commit, send. Returns how many rows were leased."""
         now = self.clock()
         plans: list[Plan] = []
+        if len(self.booked) > 10_000:  # rows another worker took, or cancelled meanwhile
+            stale = now - dt.timedelta(hours=1)
+            self.booked = {k: v for k, v in self.booked.items() if v > stale}
         async with self.app.sessions.begin() as session:
             rows = await OutboxRepo(session).claim(
                 self.owner, now, self.config.lease, self.config.batch
@@ -254,6 +211,13 @@ class Delivery:
                 blocked = self.blocked.get(plan.chat_id)
                 if blocked is not None and blocked > now:
                     _unlease(row, blocked)
+                    continue
+                slot = self.booked.pop(row.id, None) or self.pacer.reserve(plan.chat_id, now)
+                if slot > now:
+                    # The group's quota is spent: the row waits for the moment booked for it,
+                    # after the chat's earlier rows, instead of being sent and refused (R20).
+                    self.booked[row.id] = slot
+                    _unlease(row, slot)
                     continue
                 row.attempts += 1
                 row.in_flight = True
@@ -280,314 +244,28 @@ class Delivery:
     async def _plan(
         self, session: AsyncSession, row: OutboxMessage, now: dt.datetime
     ) -> Plan | None:
-        """Decide the chat and the text; may instead park, cancel or bury the row."""
-        if row.destination == Destination.ADMIN:
-            return self._plan_alert(row)
-        referral = (
-            await session.get(Referral, row.referral_id) if row.referral_id is not None else None
-        )
-        if referral is None:
-            _finish(row, OutboxState.CANCELLED, "referral gone")
-            return None
-        # Sticky: once an attempt's outcome was unknown, every later send says "(repeat)".
-        row.repeat = row.repeat or (row.in_flight and row.kind != OutboxKind.EDIT)
-        member = (
-            await session.get(Member, referral.member_id)
-            if referral.member_id is not None
-            else None
-        )
-        keys = KeyRepo(session, self.app.sealer)
-        sealer = await keys.get(member.id) if member is not None else None
-        if row.destination == Destination.MEMBER:
-            return await self._plan_member(session, row, referral, member, sealer)
-        return await self._plan_group(session, row, referral, member, sealer, now)
-
-    def _plan_alert(self, row: OutboxMessage) -> Plan | None:
-        if row.chat_id is None:
-            _finish(row, OutboxState.CANCELLED, "no admin chat")
-            return None
-        params = json.loads(row.params or "{}")
-        with self.i18n.context(), self.i18n.use_locale(self.staff_language):
-            text = alert_text(self.directory, params)
-        return Plan(row.id, row.kind, row.destination, row.chat_id, text, protect=False)
-
-    async def _plan_member(
-        self,
-        session: AsyncSession,
-        row: OutboxMessage,
-        referral: Referral,
-        member: Member | None,
-        sealer: Sealer | None,
-    ) -> Plan | None:
-        if member is None:
-            _finish(row, OutboxState.CANCELLED, "member gone")
-            return None
-        lang = member.language or referral.language
-        network = network_label(self.directory, referral.group_network_id or referral.network_id)
-        with self.i18n.context(), self.i18n.use_locale(lang):
-            if row.kind == OutboxKind.RELAY:
-                relay = await ReferralRepo(session).get_relay(row.relay_id or 0)
-                text = open_relay(sealer, referral, relay) if relay is not None else None
-                if text is None:
-                    _finish(row, OutboxState.CANCELLED, "text deleted")
-                    return None
-                body = relay_to_member_text(network, referral.code, text, row.repeat)
-                kb = InlineKeyboardBuilder()
-                kb.button(
-                    text="↩️ " + _("Reply"),
-                    callback_data=RequestAction(op=RequestOp.REPLY, r=referral.code),
-                )
-                return Plan(
-                    row.id, row.kind, row.destination, member.telegram_id, body, kb.as_markup()
-                )
-            if row.kind == OutboxKind.CLOSED:
-                body = closed_text(network, referral.code)
-                return Plan(row.id, row.kind, row.destination, member.telegram_id, body)
-            if row.kind == OutboxKind.TRANSFERRED:  # bot/desk
-                body = transferred_text(network, referral.code)
-                return Plan(row.id, row.kind, row.destination, member.telegram_id, body)
-        _finish(row, OutboxState.CANCELLED, "unknown kind")
-        return None
-
-    async def _resolve_group(
-        self, session: AsyncSession, referral: Referral
-    ) -> tuple[int, str] | None:
-        groups = GroupRepo(session)
-        for network_id in dict.fromkeys((referral.network_id, GLOBAL)):
-            chat = await groups.active_chat(network_id)
-            if chat is not None:
-                return chat, network_id
-        return None
-
-    async def _group_language(self, session: AsyncSession, referral: Referral) -> str:
-        """The language of the group that has (or will get) the card (tour finding 24)."""
-        card = await OutboxRepo(session).card_of(referral.id)
-        chat = card.sent_chat_id if card is not None else None
-        if chat is None and (target := await self._resolve_group(session, referral)):
-            chat = target[0]
-        chosen = await GroupRepo(session).language_of(chat) if chat is not None else None
-        return chosen or self.staff_language
-
-    async def _card_target(
-        self, session: AsyncSession, referral: Referral
-    ) -> tuple[OutboxMessage | None, bool]:
-        """The referral's card, and whether its group still receives for a bound network."""
-        card = await OutboxRepo(session).card_of(referral.id)
-        if card is None or card.sent_chat_id is None:
-            return card, False
-        return card, await GroupRepo(session).is_live(card.sent_chat_id)
-
-    async def _plan_group(
-        self,
-        session: AsyncSession,
-        row: OutboxMessage,
-        referral: Referral,
-        member: Member | None,
-        sealer: Sealer | None,
-        now: dt.datetime,
-    ) -> Plan | None:
-        planners = {
-            OutboxKind.CARD: self._plan_card,
-            OutboxKind.ESCALATION: self._plan_escalation,
-            OutboxKind.EDIT: self._plan_edit,
-            OutboxKind.WITHDRAWN: self._plan_card_reply,
-            OutboxKind.REMINDER: self._plan_card_reply,
-            OutboxKind.UNDELIVERED: self._plan_card_reply,
-            OutboxKind.RELAY: self._plan_group_relay,
-        }
-        planner = planners.get(row.kind)
-        if planner is None:
-            _finish(row, OutboxState.CANCELLED, "unknown kind")
-            return None
-        body = open_body(sealer, referral)
-        lang = await self._group_language(session, referral)
-        with self.i18n.context(), self.i18n.use_locale(lang):
-            history = (
-                await card_history(session, self.directory, referral, sealer)
-                if row.kind in (OutboxKind.CARD, OutboxKind.ESCALATION, OutboxKind.EDIT)
-                else ()
-            )
-            view = card_view(self.directory, referral, member, body, lang, history=history)
-            job = _GroupJob(session, row, referral, member, sealer, now, lang, body, view)
-            return await planner(job)
-
-    async def _plan_card(self, job: _GroupJob) -> Plan | None:
-        row, referral = job.row, job.referral
-        if referral.state not in OPEN_STATES:
-            _finish(row, OutboxState.CANCELLED, "withdrawn")
-            return None
-        target = await self._resolve_group(job.session, referral)
-        if target is None:
-            await self._park(job.session, row, referral)
-            return None
-        chat, group_network = target
-        view = card_view(
-            self.directory,
-            referral,
-            job.member,
-            job.body,
-            job.lang,
-            group_network,
-            history=job.view.history,
-        )
-        return Plan(
-            row.id,
-            row.kind,
-            row.destination,
-            chat,
-            card_text(view, repeat=row.repeat),
-            card_markup(referral.code, referral.state),
-            group_network=group_network,
-        )
-
-    async def _plan_escalation(self, job: _GroupJob) -> Plan | None:
-        row, referral = job.row, job.referral
-        chat = await GroupRepo(job.session).active_chat(GLOBAL)
-        first = await OutboxRepo(job.session).card_of(referral.id)
-        if (
-            chat is None
-            or referral.state not in OPEN_STATES
-            or (first is not None and first.sent_chat_id == chat)
-        ):
-            _finish(row, OutboxState.CANCELLED, "no other fallback group")
-            return None
-        hours = max(1, self.app.settings.referral_escalate_after // 3600)
-        return Plan(
-            row.id,
-            row.kind,
-            row.destination,
-            chat,
-            card_text(job.view, repeat=row.repeat, escalated_hours=hours),
-            card_markup(referral.code, referral.state),
-            group_network=GLOBAL,
-        )
-
-    async def _plan_edit(self, job: _GroupJob) -> Plan | None:
-        params = json.loads(job.row.params or "{}")
-        if "relay" in params:
-            # A deleted request: the member's words relayed to the group are taken off too.
-            text = relay_deleted_text(job.referral.code)
-            return await self._edit_sent(job, int(params["relay"]), text, None, "relay gone")
-        card_id = int(params.get("card", 0))
-        moved = await DeskRepo(job.session).transfer_after(job.referral.id, card_id)
-        if moved is not None:
-            # A card the request was transferred away from (bot/desk) keeps saying so.
-            to = network_label(self.directory, moved.to_network or "")
-            text = card_text(replace(job.view, history=()), moved_to=to)
-            return await self._edit_sent(job, card_id, text, None, "card gone")
-        markup = card_markup(job.referral.code, job.referral.state)
-        return await self._edit_sent(job, card_id, card_text(job.view), markup, "card gone")
-
-    async def _edit_sent(
-        self,
-        job: _GroupJob,
-        sent_id: int,
-        text: str,
-        markup: InlineKeyboardMarkup | None,
-        gone: str,
-    ) -> Plan | None:
-        """Edit a message an earlier outbox row sent; cancelled when that message is gone."""
-        row = job.row
-        sent = await OutboxRepo(job.session).get(sent_id)
-        if sent is None or sent.sent_chat_id is None or sent.message_id is None:
-            _finish(row, OutboxState.CANCELLED, gone)
-            return None
-        return Plan(
-            row.id,
-            row.kind,
-            row.destination,
-            sent.sent_chat_id,
-            text,
-            markup,
-            edit_message_id=sent.message_id,
-            protect=False,
-        )
-
-    async def _plan_card_reply(self, job: _GroupJob) -> Plan | None:
-        """A withdrawal notice, a reminder or an undelivered reply, as a reply to the card."""
-        row, referral = job.row, job.referral
-        card, live = await self._card_target(job.session, referral)
-        if card is None or not live or card.sent_chat_id is None:
-            _finish(row, OutboxState.CANCELLED, "card's group gone")
-            return None
-        if row.kind == OutboxKind.WITHDRAWN:
-            text = withdrawn_text(referral.code)
-        elif row.kind == OutboxKind.UNDELIVERED:
-            text = undelivered_text(referral.code)
-        else:
-            text = reminder_text(referral.code, _hours_since(referral.delivered_at, job.now))
-        return Plan(
-            row.id,
-            row.kind,
-            row.destination,
-            card.sent_chat_id,
-            text,
-            reply_to=card.message_id,
-            protect=False,
-        )
-
-    async def _plan_group_relay(self, job: _GroupJob) -> Plan | None:
-        row, referral = job.row, job.referral
-        relay = await ReferralRepo(job.session).get_relay(row.relay_id or 0)
-        text = open_relay(job.sealer, referral, relay) if relay is not None else None
-        if text is None:
-            _finish(row, OutboxState.CANCELLED, "text deleted")
-            return None
-        card, live = await self._card_target(job.session, referral)
-        if card is not None and live and card.sent_chat_id is not None:
-            chat, reply_to = card.sent_chat_id, card.message_id
-        else:
-            target = await self._resolve_group(job.session, referral)
-            if target is None:
-                await self._park(job.session, row, referral)
-                return None
-            chat, reply_to = target[0], None
-        return Plan(
-            row.id,
-            row.kind,
-            row.destination,
-            chat,
-            relay_to_group_text(job.view, text, row.repeat),
-            reply_to=reply_to,
-        )
-
-    async def _park(self, session: AsyncSession, row: OutboxMessage, referral: Referral) -> None:
-        """No group at all: wait for a /bind, and tell admins once per waiting spell."""
-        others = await ReferralRepo(session).others_waiting(referral.id)
-        row.state, row.lease_until, row.lease_owner = OutboxState.WAITING, None, None
-        row.in_flight = False
-        if referral.state == ReferralState.QUEUED:
-            referral.state = ReferralState.WAITING
-        if not others:
-            await self.alert(
-                session,
-                AlertReason.WAITING,
-                f"r{referral.id}",
-                code=referral.code,
-                network=referral.network_id,
-            )
+        """The kind's planner (bot/referrals/planner.py) decides the chat and the text."""
+        return await planner.plan(self.app, self.i18n, session, row, now)
 
     async def alert(
         self, session: AsyncSession, reason: AlertReason, ref: str, **params: Any
     ) -> None:
         """Tell every admin in private, once per (reason, ref)."""
-        admins = sorted(self.app.settings.admin_ids)
-        if not admins:
-            log.warning("delivery needs an admin (%s) but ADMIN_IDS is empty", reason)
-        outbox = OutboxRepo(session)
-        for admin in admins:
-            await outbox.enqueue(
-                f"alert:{reason}:{ref}:{admin}",
-                destination=Destination.ADMIN,
-                kind=OutboxKind.ALERT,
-                chat_id=admin,
-                params=json.dumps({"reason": reason, **params})[:200],
-            )
+        await enqueue_alert(self.app, session, reason, ref, **params)
 
     # -- sending -----------------------------------------------------------------------------
 
     async def _attempt(self, plan: Plan) -> _Outcome:
         try:
+            if plan.edit_message_id is not None and plan.delete:
+                await self.bot.delete_message(
+                    chat_id=plan.chat_id,
+                    message_id=plan.edit_message_id,
+                    request_timeout=self.config.request_timeout,
+                )
+                await self._sent(plan, plan.chat_id, plan.edit_message_id)
+                DELIVERIES.labels("ok").inc()
+                return _Outcome()
             if plan.edit_message_id is not None:
                 await self.bot.edit_message_text(
                     text=plan.text,
@@ -604,6 +282,20 @@ class Delivery:
                 if plan.reply_to is not None
                 else None
             )
+            if plan.copy_from is not None:
+                copied = await self.bot.copy_message(
+                    chat_id=plan.chat_id,
+                    from_chat_id=plan.copy_from[0],
+                    message_id=plan.copy_from[1],
+                    caption=plan.text,
+                    reply_markup=plan.markup,
+                    reply_parameters=reply,
+                    protect_content=plan.protect,
+                    request_timeout=self.config.request_timeout,
+                )
+                await self._sent(plan, plan.chat_id, copied.message_id)
+                DELIVERIES.labels("ok").inc()
+                return _Outcome()
             message = await self.bot.send_message(
                 chat_id=plan.chat_id,
                 text=plan.text,
@@ -656,11 +348,11 @@ class Delivery:
             row = await OutboxRepo(session).get(plan.row_id)
             if row is None:
                 return
-            _finish(row, OutboxState.SENT, "")
+            finish(row, OutboxState.SENT, "")
             row.last_error = None
             row.sent_chat_id, row.message_id, row.sent_at = chat_id, message_id, now
             if row.relay_id is not None:
-                # Delivered: the relayed text is not kept any longer (retention, issue 6).
+                # Delivered: the relayed text (or where a photo was) is not kept (issue 6, 15).
                 await ReferralRepo(session).drop_relay_text(row.relay_id)
             if row.kind != OutboxKind.CARD or row.referral_id is None:
                 return
@@ -723,7 +415,7 @@ class Delivery:
         log.warning("a %s for %s is dead: %s", row.kind, row.destination, reason[:80])
         if (
             row.destination == Destination.MEMBER
-            and row.kind == OutboxKind.RELAY
+            and row.kind in (OutboxKind.RELAY, OutboxKind.MEDIA)
             and row.referral_id is not None
             and not refused
         ):
@@ -751,7 +443,7 @@ class Delivery:
         async with self.app.sessions.begin() as session:
             row = await OutboxRepo(session).get(plan.row_id)
             if row is not None:
-                _finish(row, state, note)
+                finish(row, state, note)
 
     async def _refused(self, plan: Plan, reason: str) -> _Outcome:
         """403 or chat not found: permanent for this chat (R9)."""
@@ -763,7 +455,7 @@ class Delivery:
                 await self._bury(session, row, reason, refused=True)
                 return _Outcome()
             if plan.edit_message_id is not None:
-                _finish(row, OutboxState.SENT, reason)
+                finish(row, OutboxState.SENT, reason)
                 return _Outcome()
             networks = await GroupRepo(session).deactivate(plan.chat_id)
             row.in_flight = False
@@ -789,7 +481,7 @@ class Delivery:
                 row.attempts = max(0, row.attempts - 1)
                 _unlease(row, self.clock())
                 if plan.edit_message_id is not None:
-                    _finish(row, OutboxState.SENT, "group migrated")
+                    finish(row, OutboxState.SENT, "group migrated")
         log.info("a group became a supergroup; its binding follows it")
 
     # -- timers ------------------------------------------------------------------------------
@@ -830,18 +522,8 @@ class Delivery:
         return queued
 
 
-def _hours_since(stamp: dt.datetime | None, now: dt.datetime) -> int:
-    return max(1, int((now - stamp).total_seconds() // 3600)) if stamp else 1
-
-
 def _unlease(row: OutboxMessage, due: dt.datetime) -> None:
     row.lease_until, row.lease_owner, row.next_attempt_at = None, None, due
-
-
-def _finish(row: OutboxMessage, state: OutboxState, note: str) -> None:
-    row.state, row.lease_until, row.lease_owner = state, None, None
-    row.in_flight = False
-    row.last_error = note[:120]
 
 
 async def stop_worker(task: asyncio.Task[None], grace: float = 5.0) -> None:

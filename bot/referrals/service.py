@@ -103,6 +103,42 @@ def open_body(sealer: Sealer | None, referral: Referral) -> Body | None:
     return Body(str(data["t"]), data.get("u"))
 
 
+def media_aad(code: str, direction: str, update_id: int) -> bytes:
+    return b"media:%s:%s:%d" % (code.encode(), direction.encode(), update_id)
+
+
+@dataclass(frozen=True)
+class Media:
+    """Where a photo or voice note is, so the worker can copy it (the file is never uploaded
+    again): the chat it was sent in, its message id, its kind, and the sender's caption."""
+
+    kind: str  # "photo" | "voice"
+    chat_id: int
+    message_id: int
+    caption: str | None = None
+
+
+def seal_media(sealer: Sealer, code: str, direction: str, update_id: int, media: Media) -> bytes:
+    raw = json.dumps(
+        {"k": media.kind, "c": media.chat_id, "m": media.message_id, "t": media.caption},
+        ensure_ascii=False,
+    ).encode()
+    return sealer.seal(raw, media_aad(code, direction, update_id))
+
+
+def open_media(sealer: Sealer | None, referral: Referral, relay: Relay) -> Media | None:
+    """The copy's source, or None once delivered, deleted or shredded."""
+    if sealer is None or relay.body is None:
+        return None
+    try:
+        aad = media_aad(referral.code, relay.direction, relay.source_update_id)
+        data = json.loads(sealer.open(relay.body, aad))
+        return Media(str(data["k"]), int(data["c"]), int(data["m"]), data.get("t"))
+    except (InvalidTag, ValueError, KeyError):
+        log.warning("a relayed photo or voice note could not be opened")
+        return None
+
+
 def open_relay(sealer: Sealer | None, referral: Referral, relay: Relay) -> str | None:
     if sealer is None or relay.body is None:
         return None
@@ -189,25 +225,50 @@ class Referrals:
         """Relay a member's answer to the group, as a reply to the card."""
         return await self._relay(referral, text, update_id, Direction.TO_GROUP, Destination.CARD)
 
+    async def staff_media(self, referral: Referral, media: Media, update_id: int) -> bool:
+        """A staff member's photo or voice note for the member; False when queued already."""
+        relayed = await self._relay(
+            referral, media, update_id, Direction.TO_MEMBER, Destination.MEMBER
+        )
+        if relayed and referral.state in (
+            ReferralState.QUEUED,
+            ReferralState.WAITING,
+            ReferralState.DELIVERED,
+            ReferralState.CLAIMED,
+        ):
+            referral.state = ReferralState.ANSWERED
+        return relayed
+
+    async def member_media(self, referral: Referral, media: Media, update_id: int) -> bool:
+        """A member's photo or voice note for the group, as a reply to the card."""
+        return await self._relay(referral, media, update_id, Direction.TO_GROUP, Destination.CARD)
+
     async def _relay(
         self,
         referral: Referral,
-        text: str,
+        content: str | Media,
         update_id: int,
         direction: Direction,
         destination: Destination,
     ) -> bool:
-        """Seal the text under the member's key and queue it; once per update (R3, R11)."""
+        """Seal the text (or where the media is) under the member's key and queue it; once
+        per update (R3, R11)."""
         if await self.referrals.relay_by_update(update_id) is not None:
             return False
         if referral.member_id is None:
             return False
         sealer = await self.keys.get_or_create(referral.member_id)
+        if isinstance(content, Media):
+            body = seal_media(sealer, referral.code, direction, update_id, content)
+            kind = OutboxKind.MEDIA
+        else:
+            body = sealer.seal(content.encode(), relay_aad(referral.code, direction, update_id))
+            kind = OutboxKind.RELAY
         relay = await self.referrals.add_relay(
             Relay(
                 referral_id=referral.id,
                 direction=direction,
-                body=sealer.seal(text.encode(), relay_aad(referral.code, direction, update_id)),
+                body=body,
                 source_update_id=update_id,
             )
         )
@@ -216,7 +277,7 @@ class Referrals:
             referral_id=referral.id,
             relay_id=relay.id,
             destination=destination,
-            kind=OutboxKind.RELAY,
+            kind=kind,
         )
         return True
 
@@ -263,15 +324,18 @@ class Referrals:
         await self.enqueue_card_edits(referral, posted)
         if delete:
             # The member's words relayed to the group go too, not only the card's (tour [4]).
-            for relay in await self.outbox.posted_cards(referral.id, (OutboxKind.RELAY,)):
+            relayed = (OutboxKind.RELAY, OutboxKind.MEDIA)
+            for relay in await self.outbox.posted_cards(referral.id, relayed):
                 if relay.destination == Destination.MEMBER:
                     continue
+                # A photo or voice note cannot be edited into a notice: it is deleted.
+                what = "media" if relay.kind == OutboxKind.MEDIA else "relay"
                 await self.outbox.enqueue(
                     f"edit:{relay.id}:deleted",
                     referral_id=referral.id,
                     destination=Destination.CARD,
                     kind=OutboxKind.EDIT,
-                    params=json.dumps({"relay": relay.id}),
+                    params=json.dumps({what: relay.id}),
                 )
 
     async def forget_member(self, member_id: int) -> int:

@@ -127,7 +127,12 @@ async def staff_reply(
             return
         text = message.text
         if text is None:
-            await message.reply(_("Only text is passed on to members. Please write it out."))
+            await message.reply(
+                _(
+                    "Only text, photos and voice notes are passed on to members. Please write "
+                    "it out."
+                )
+            )
             return
         if utf16_len(text) > STAFF_REPLY_LIMIT:
             await message.reply(

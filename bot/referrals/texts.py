@@ -250,6 +250,30 @@ def relay_to_group_text(view: CardView, text: str, repeat: bool) -> str:
     return "\n".join(lines)
 
 
+def media_to_member_caption(network: str, code: str, caption: str | None, repeat: bool) -> str:
+    """A network's photo or voice note: the same neutral head as a text reply, no staff name."""
+    lines = neutral_head(code)
+    lines.append(_("Reply from {network}:").format(network="<b>" + html.escape(network) + "</b>"))
+    if repeat:
+        lines.append("🔁 " + _("(repeat) You may have received this already."))
+    if caption:
+        lines += ["", html.escape(caption)]
+    return "\n".join(lines)
+
+
+def media_to_group_caption(view: CardView, caption: str | None, repeat: bool) -> str:
+    lines = []
+    if repeat:
+        lines.append("🔁 " + _("(repeat) This message may have been posted before."))
+    lines.append(
+        f"💬 <b>{view.code}</b> · " + _("{member} sent:").format(member=html.escape(view.member))
+    )
+    if caption:
+        lines += ["", "<blockquote>" + html.escape(caption) + "</blockquote>"]
+    lines += ["", _("Reply to this message to answer.")]
+    return "\n".join(lines)
+
+
 def relay_deleted_text(code: str) -> str:
     return f"💬 <b>{code}</b> · 🗑 " + _("Deleted by the member: the text is gone.")
 
