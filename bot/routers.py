@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
+from bot.baddates import moderation, report
 from bot.core import errors, fallback, language, privacy, start
 from bot.directory import countries
 from bot.directory import handlers as services
@@ -19,7 +20,9 @@ def routers() -> list[Router]:
         # Feature routers go here, before the core commands and the catch-all.
         safety.router,  # first: /exit and "Clear this chat" work in any conversation state
         binding.router,  # /bind, /unbind: before the group side, which swallows group chatter
+        moderation.router,  # report cards; passes replies not about a report on to staff
         staff.router,  # staff groups only: cards, claims, replies to cards
+        report.router,  # the bad-date form: its writing steps before /ask's relay offers
         member.router,  # /ask, /requests; early so its text steps win over other features
         countries.router,  # the shared country picker (services, network, ask)
         services.router,

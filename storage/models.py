@@ -54,6 +54,19 @@ class OutboxKind(StrEnum):
     WITHDRAWN = "withdrawn"
     ALERT = "alert"
     UNDELIVERED = "undelivered"  # a staff reply Telegram refused to pass to the member (L5)
+    # -- bad-date reports (issue 16, migration 0013): rows with `report_id` --
+    REPORT = "report"  # the moderation card in the network's group
+    REPORT_EDIT = "report_edit"  # the card brought up to date (withdrawn by the member)
+    REPORT_NOTE = "report_note"  # the member is told the outcome
+
+
+class BadDateState(StrEnum):
+    QUEUED = "queued"  # stored, its card not yet posted
+    WAITING = "waiting"  # no group bound for its network, nor a fallback
+    DELIVERED = "delivered"  # the card is in the group, waiting for a decision
+    APPROVED = "approved"  # an alert went out (alerts-a's broadcast)
+    REJECTED = "rejected"
+    DELETED = "deleted"  # withdrawn and erased by the member (or /forget)
 
 
 class Destination(StrEnum):
@@ -301,6 +314,10 @@ class OutboxMessage(Base):
     relay_id: Mapped[int | None] = mapped_column(
         ForeignKey("referral_relays.id", ondelete="CASCADE")
     )
+    # A bad-date report's card, its edits and the member's note (migration 0013).
+    report_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bad_date_reports.id", ondelete="CASCADE"), index=True
+    )
     destination: Mapped[Destination] = mapped_column(StrEnumColumn(Destination, 12))
     kind: Mapped[OutboxKind] = mapped_column(StrEnumColumn(OutboxKind, 12))
     # Only for admin alerts: members' chats are looked up at send time, never copied here.
@@ -370,3 +387,46 @@ class MemberSafety(Base):
     pin_failures: Mapped[int] = mapped_column(Integer, default=0)
     pin_locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     pin_unlocked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+# -- Bad-date reports (issue 16, migration 0013) ------------------------------------------------
+
+
+class BadDateReport(Base):
+    """A member's report of a dangerous client, moderated by a network before any alert.
+
+    `body` (area, when, what happened, the description, whether they want support) is sealed
+    with the member's own key, like a referral's; country and network are sealed too (H1). The
+    staff's rewritten alert text is sealed with the same key. Who decided is never stored: the
+    group sees it on the card.
+    """
+
+    __tablename__ = "bad_date_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    # SET NULL: after /forget the row is a tombstone the group still sees withdrawn.
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    country_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    country = SealedText[str]("country_sealed", "report-country", "code")
+    network_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    network_id = SealedText[str]("network_sealed", "report-network", "code")
+    # The network whose group got the card (the fallback when the network had none).
+    group_network_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    group_network_id = SealedText[str | None]("group_network_sealed", "report-group", "code")
+    language: Mapped[str] = mapped_column(String(8))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    alert_text: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[BadDateState] = mapped_column(
+        StrEnumColumn(BadDateState, 10), default=BadDateState.QUEUED, index=True
+    )
+    # The consent tap's update: a replayed update finds its report instead of making another.
+    source_update_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    # What publish_alert returned.
+    alert_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

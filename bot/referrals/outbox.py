@@ -49,6 +49,7 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
+from bot.baddates import delivery as reports
 from bot.directory.model import GLOBAL, Directory
 from bot.i18n import _
 from bot.metrics import DELIVERIES
@@ -281,6 +282,8 @@ class Delivery:
         """Decide the chat and the text; may instead park, cancel or bury the row."""
         if row.destination == Destination.ADMIN:
             return self._plan_alert(row)
+        if row.report_id is not None:
+            return await self._plan_report(session, row)
         referral = (
             await session.get(Referral, row.referral_id) if row.referral_id is not None else None
         )
@@ -299,6 +302,24 @@ class Delivery:
         if row.destination == Destination.MEMBER:
             return await self._plan_member(session, row, referral, member, sealer)
         return await self._plan_group(session, row, referral, member, sealer, now)
+
+    async def _plan_report(self, session: AsyncSession, row: OutboxMessage) -> Plan | None:
+        """A bad-date report's card, card edit or member note (bot/baddates/delivery.py)."""
+        row.repeat = row.repeat or (row.in_flight and row.kind != OutboxKind.REPORT_EDIT)
+        out = await reports.plan(session, self.app, self.i18n, row)
+        if out is None:
+            return None
+        return Plan(
+            row.id,
+            row.kind,
+            row.destination,
+            out.chat_id,
+            out.text,
+            out.markup,
+            edit_message_id=out.edit_message_id,
+            protect=out.protect,
+            group_network=out.group_network,
+        )
 
     def _plan_alert(self, row: OutboxMessage) -> Plan | None:
         if row.chat_id is None:
@@ -639,6 +660,10 @@ class Delivery:
             if row.relay_id is not None:
                 # Delivered: the relayed text is not kept any longer (retention, issue 6).
                 await ReferralRepo(session).drop_relay_text(row.relay_id)
+            if row.report_id is not None and await reports.sent(
+                session, row, plan.group_network, now
+            ):
+                self.bell.ring()
             if row.kind != OutboxKind.CARD or row.referral_id is None:
                 return
             referral = await session.get(Referral, row.referral_id)

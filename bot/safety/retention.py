@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.db import checkpoint
 from storage.models import OutboxState, ReferralState, utcnow
 from storage.repositories import (
+    BadDateRepo,
     InboxRepo,
     LeaseRepo,
     MemberRepo,
@@ -47,10 +48,14 @@ async def forget_member(
     are told "withdrawn by the member"; destroying the data key shreds every text sealed
     with it, including copies in backups of the main database (see storage/keystore.py).
     """
+    from bot.baddates.service import BadDates
     from bot.referrals.service import Referrals, ring_after_commit
 
     safety = app.safety
     await safety.clear_chat(bot, session, member.id, chat_id)
+    # Their bad-date reports: erased, and cards still waiting for a decision say so.
+    if await BadDates(session, app).forget_member(member.id):
+        ring_after_commit(session, app)
     # Withdraws and erases their referrals (networks are told), and destroys their data key.
     if await Referrals(session, app).forget_member(member.id):
         ring_after_commit(session, app)
@@ -115,6 +120,9 @@ async def purge(app: App, now: dt.datetime | None = None) -> dict[str, int]:
         await referrals.stamp_closed(TERMINAL_STATES, now)
         counts["referrals"] = await referrals.purge_closed(
             TERMINAL_STATES, now - dt.timedelta(days=app.settings.retention_days)
+        )
+        counts["bad_date_reports"] = await BadDateRepo(session).purge_closed(
+            now - dt.timedelta(days=app.settings.retention_days)
         )
         counts["relay_texts"] = await referrals.drop_delivered_relay_texts(
             (OutboxState.SENT, OutboxState.DEAD, OutboxState.CANCELLED)

@@ -3,6 +3,7 @@
 One module per aggregate; import them from here.
 """
 
+from storage.repositories.baddates import REPORT_PREFIX, BadDateRepo
 from storage.repositories.inbox import InboxRepo
 from storage.repositories.keys import KeyRepo
 from storage.repositories.leases import LeaseRepo
@@ -19,6 +20,8 @@ from storage.repositories.safety import SafetyRepo
 __all__ = [
     "PSEUDONYM_ALPHABET",
     "REFERRAL_PREFIX",
+    "REPORT_PREFIX",
+    "BadDateRepo",
     "GroupRepo",
     "InboxRepo",
     "KeyRepo",
