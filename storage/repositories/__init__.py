@@ -3,6 +3,7 @@
 One module per aggregate; import them from here.
 """
 
+from storage.repositories.alerts import BroadcastRepo, SubscriptionRepo
 from storage.repositories.inbox import InboxRepo
 from storage.repositories.keys import KeyRepo
 from storage.repositories.leases import LeaseRepo
@@ -19,6 +20,7 @@ from storage.repositories.safety import SafetyRepo
 __all__ = [
     "PSEUDONYM_ALPHABET",
     "REFERRAL_PREFIX",
+    "BroadcastRepo",
     "GroupRepo",
     "InboxRepo",
     "KeyRepo",
@@ -27,6 +29,7 @@ __all__ = [
     "OutboxRepo",
     "ReferralRepo",
     "SafetyRepo",
+    "SubscriptionRepo",
     "new_public_id",
     "new_referral_code",
 ]
