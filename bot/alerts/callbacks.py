@@ -23,9 +23,12 @@ class Subscribe(CallbackData, prefix="al"):
 
 class AnnounceOp(StrEnum):
     ALL = "all"  # the network's countries
-    COUNTRY = "c"
-    LANGUAGE = "l"
+    COUNTRIES = "c"  # show the network's countries
+    COUNTRY = "ic"  # `v`: the country chosen
+    LANGUAGES = "l"
+    LANGUAGE = "il"  # `v`: the language chosen
     SEND = "go"
+    BACK = "b"
     CANCEL = "x"
 
 
