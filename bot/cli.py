@@ -213,6 +213,7 @@ async def _run(settings: Settings, mode: str) -> int:
     from aiogram.enums import ParseMode
     from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
+    from bot.alerts.engine import Broadcaster
     from bot.app import SchemaOutOfDate, create_app
     from bot.dispatcher import build_dispatcher, build_i18n
     from bot.referrals.outbox import Delivery, stop_worker
@@ -238,6 +239,7 @@ async def _run(settings: Settings, mode: str) -> int:
     safety.install(bot, app)  # message ids for "Clear this chat"; discreet mode
     stop = asyncio.Event()
     worker: asyncio.Task[None] | None = None
+    broadcasts: asyncio.Task[None] | None = None
     purger: asyncio.Task[None] | None = None
     try:
         try:
@@ -267,6 +269,10 @@ async def _run(settings: Settings, mode: str) -> int:
         # The outbox worker: referral cards, relays, reminders (bot/referrals/outbox.py).
         delivery = Delivery(app, bot, build_i18n(app))
         worker = asyncio.create_task(delivery.run(stop))
+        # Alerts and news (bot/alerts/engine.py): its own pacing, so members' answers never
+        # queue behind a broadcast; one instance at a time sends (a lease row).
+        broadcaster = Broadcaster.from_settings(app, bot, build_i18n(app))
+        broadcasts = asyncio.create_task(broadcaster.run(stop))
         # Retention (bot/safety/retention.py): daily, one instance at a time thanks to a lease row.
         purger = asyncio.create_task(retention.retention_loop(app, stop))
         if mode == "webhook":
@@ -299,6 +305,9 @@ async def _run(settings: Settings, mode: str) -> int:
         if worker is not None:
             stop.set()
             await stop_worker(worker)
+        if broadcasts is not None:
+            stop.set()
+            await stop_worker(broadcasts)
         if purger is not None:
             stop.set()
             await asyncio.gather(purger, return_exceptions=True)

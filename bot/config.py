@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     referral_remind_after: int = Field(default=24 * 3600, gt=0)
     referral_escalate_after: int = Field(default=72 * 3600, gt=0)
     retention_days: int = Field(default=90, gt=0)
+    # Approved alerts are deleted this many days after they went out (rows, and the messages
+    # in members' chats where Telegram still allows it).
+    alert_retention_days: int = Field(default=90, gt=0)
+    # Broadcasts (alerts, news): messages per second overall (Telegram allows about 30; the
+    # rest is left for answering members), and sends open at once.
+    broadcast_rate: float = Field(default=25.0, gt=0, le=1000)
+    broadcast_lanes: int = Field(default=4, ge=1, le=64)
     # Members' data keys, kept apart from the main database (storage/keystore.py). Default:
     # beside an SQLite database file; with PostgreSQL, set it to a database backed up apart.
     keys_url: str | None = None

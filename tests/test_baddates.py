@@ -568,3 +568,34 @@ async def test_card_at_every_limit_fits_one_message(app: App) -> None:
         view = card_view(app.directory, row, None, body, alert, "en")
         text = card_text(view, repeat=True, decision="✅ " + "x" * 200)
     assert utf16_len(parse_html(text)) <= TEXT_LIMIT
+
+
+async def test_approved_report_reaches_subscribers_as_staff_wrote_it(
+    chat: Chat, group: Group, app: App, bot: Bot, telegram: FakeTelegram
+) -> None:
+    """Through the real engine: after Edit and Approve (twice), each member opted in for the
+    country gets the staff's text once, and nothing of the member's own description."""
+    from tests.alerts_kit import broadcaster, received, subscribers
+
+    await group.bind("aswa")
+    kenya = await subscribers(app, 3, country="KE")
+    uganda = await subscribers(app, 2, country="UG")
+    code = await card_in(group, app, bot, chat)
+    message_id, edit = card_button(group, code, "Edit")
+    await broadcaster(app, bot).drain()
+    assert received(telegram, kenya) == {}  # nothing before an approval
+    await group.tap(message_id, edit)
+    rewritten = "Westlands: a man in a grey car robbed a worker yesterday."
+    await group.say(rewritten, reply_to=group.bot_messages()[-1]["message_id"])
+    approve = group.button(report_card(group, code), "Approve")
+    await group.tap(message_id, approve)
+    await group.tap(message_id, approve)
+    await broadcaster(app, bot).drain()
+    assert received(telegram, kenya) == dict.fromkeys(kenya, 1)
+    assert received(telegram, uganda) == {}
+    alert = next(
+        e.message["text"]
+        for e in telegram.events
+        if e.kind == "sent" and e.chat_id == kenya[0] and e.message
+    )
+    assert rewritten in alert and "Toyota" not in alert

@@ -3,6 +3,7 @@
 One module per aggregate; import them from here.
 """
 
+from storage.repositories.alerts import BroadcastRepo, SubscriptionRepo
 from storage.repositories.baddates import REPORT_PREFIX, BadDateRepo
 from storage.repositories.inbox import InboxRepo
 from storage.repositories.keys import KeyRepo
@@ -22,6 +23,7 @@ __all__ = [
     "REFERRAL_PREFIX",
     "REPORT_PREFIX",
     "BadDateRepo",
+    "BroadcastRepo",
     "GroupRepo",
     "InboxRepo",
     "KeyRepo",
@@ -30,6 +32,7 @@ __all__ = [
     "OutboxRepo",
     "ReferralRepo",
     "SafetyRepo",
+    "SubscriptionRepo",
     "new_public_id",
     "new_referral_code",
 ]

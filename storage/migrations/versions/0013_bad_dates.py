@@ -1,7 +1,7 @@
 """Bad-date reports (issue 16): the reports, and the outbox rows that carry their cards.
 
 Revision ID: 0013
-Revises: 0007
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0007"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
