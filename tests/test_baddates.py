@@ -54,7 +54,7 @@ async def fill(
     await chat.tap("Yesterday")
     for harm in harms:
         await chat.tap(harm)
-    replies = await chat.tap("Next")
+    replies = await chat.tap("Continue")
     assert any("Describe the person" in r for r in replies), replies
     await chat.say(description)
     return await chat.tap("Yes, please" if support else "No, thank you")
@@ -155,7 +155,7 @@ async def test_report_with_only_emoji_is_refused(chat: Chat) -> None:
     assert any("When did it happen" in r for r in replies), replies
     await chat.tap("Today")
     await chat.tap("Threats or blackmail")
-    await chat.tap("Next")
+    await chat.tap("Continue")
     replies = await chat.say("😡 👊 🚗 ‼️")
     assert any("Please write it in words" in r for r in replies), replies
     assert not any("support" in r for r in replies)
@@ -171,7 +171,7 @@ async def test_5000_character_description_is_refused_and_given_back(chat: Chat) 
     await chat.say("Westlands")
     await chat.tap("Earlier")
     await chat.tap("Did not pay")
-    await chat.tap("Next")
+    await chat.tap("Continue")
     long_text = ("He said he was a driver. " * 200)[:4999] + "."
     replies = await chat.say(long_text)
     assert any("5,000 characters" in r and f"{DESCRIPTION_LIMIT:,}" in r for r in replies)
@@ -190,7 +190,7 @@ async def test_description_limit_counts_utf16_units(chat: Chat) -> None:
     await chat.say("Westlands")
     await chat.tap("Today")
     await chat.tap("Other")
-    await chat.tap("Next")
+    await chat.tap("Continue")
     text = "car " + "🚗" * 700
     assert len(text) < DESCRIPTION_LIMIT < utf16_len(text)
     replies = await chat.say(text)
@@ -213,7 +213,7 @@ async def test_what_happened_needs_at_least_one_choice(chat: Chat) -> None:
     await chat.tap("This week")
     await chat.tap("Robbery")
     await chat.tap("Robbery")
-    replies = await chat.tap("Next")
+    replies = await chat.tap("Continue")
     assert replies == ["Choose at least one."]
     assert "▫️ Robbery" in chat.buttons()
 
@@ -454,7 +454,7 @@ async def test_every_step_has_cancel(chat: Chat) -> None:
     await chat.tap("Today")
     assert "✖️ Cancel" in chat.buttons()
     await chat.tap("Violence")
-    await chat.tap("Next")
+    await chat.tap("Continue")
     assert "✖️ Cancel" in chat.buttons()
     await chat.say("Short man with a beard.")
     assert "✖️ Cancel" in chat.buttons()

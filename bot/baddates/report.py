@@ -276,7 +276,7 @@ async def choose_when(query: CallbackQuery, callback_data: ReportStep, state: FS
 
 
 def harms_prompt() -> str:
-    return _("What happened? Tap everything that applies, then “Next”.")
+    return _("What happened? Tap everything that applies, then “Continue”.")
 
 
 def harms_keyboard(chosen: str) -> InlineKeyboardMarkup:
@@ -287,7 +287,7 @@ def harms_keyboard(chosen: str) -> InlineKeyboardMarkup:
     kb.adjust(1)
     kb.row(
         InlineKeyboardButton(
-            text="➡️ " + _("Next"), callback_data=ReportStep(op=StepOp.HARMS_DONE).pack()
+            text="➡️ " + _("Continue"), callback_data=ReportStep(op=StepOp.HARMS_DONE).pack()
         )
     )
     kb.row(cancel_button())

@@ -221,7 +221,7 @@ def state_label(state: BadDateState) -> str:
 
 def note_text(code: str, country: str, outcome: str) -> str:
     """What the member is told once staff decided; the first two lines say nothing."""
-    head = f"🔔 <b>{_('Update')}</b> · {code}\n\n"
+    head = "🔔 <b>" + _("Update") + f"</b> · {code}\n\n"
     if outcome == "approved":
         return head + _(
             "Your report {code} was reviewed, and a warning based on it went to the members "
