@@ -72,6 +72,8 @@ from storage.repositories import BroadcastRepo, GroupRepo, LeaseRepo, Subscripti
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 LEASE = "broadcasts"
+# Telegram lets a bot delete its messages in a private chat while they are under 48 hours old.
+DELETABLE = dt.timedelta(hours=47)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class EngineConfig:
     max_delay: float = 300.0
     request_timeout: int = 20
     db_pause: float = 1.0  # first wait when the database is away; doubles up to 30 s
+    expire_every: float = 3600.0
 
 
 class Pacer:
@@ -160,8 +163,12 @@ class Broadcaster:
         """Send until `stop` is set. A database outage pauses; nothing is lost."""
         self._stop = stop
         pause = self.config.db_pause
+        next_expiry = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() >= next_expiry:
+                    await self.expire()
+                    next_expiry = time.monotonic() + self.config.expire_every
                 busy = await self.run_once()
                 pause = self.config.db_pause
             except Exception as exc:
@@ -454,6 +461,48 @@ class Broadcaster:
                 return
             row.state = RecipientState.UNREACHABLE
             await SubscriptionRepo(session).mark_unreachable(row.member_id)
+
+    # -- retention ---------------------------------------------------------------------------
+
+    async def expire(self, now: dt.datetime | None = None) -> int:
+        """Alerts past ALERT_RETENTION_DAYS (news past RETENTION_DAYS) are deleted: first the
+        messages in members' chats that Telegram still lets a bot delete (under 48 hours
+        old, so only with a retention that short), then every row."""
+        now = now or utcnow()
+        settings = self.app.settings
+        async with self.app.sessions() as session:
+            expired = await BroadcastRepo(session).expired(
+                now - dt.timedelta(days=settings.alert_retention_days),
+                now - dt.timedelta(days=settings.retention_days),
+            )
+            ids = [b.id for b in expired]
+        for broadcast_id in ids:
+            await self._delete_messages(broadcast_id, now - DELETABLE)
+            async with self.app.sessions.begin() as session:
+                repo = BroadcastRepo(session)
+                broadcast = await repo.get(broadcast_id)
+                if broadcast is not None:
+                    await repo.drop(broadcast)
+        if ids:
+            log.info("%d expired broadcasts deleted", len(ids))
+        return len(ids)
+
+    async def _delete_messages(self, broadcast_id: int, since: dt.datetime) -> None:
+        while True:
+            async with self.app.sessions() as session:
+                found = await BroadcastRepo(session).sent_messages(broadcast_id, since)
+            if not found:
+                return
+            for _rid, chat_id, message_id in found:
+                await self.pacer.slot()
+                try:
+                    await self.bot.delete_message(chat_id=chat_id, message_id=message_id)
+                except TelegramRetryAfter as exc:
+                    self.pacer.hold(exc.retry_after)
+                except AiogramError as exc:
+                    log.info("an expired message was not deleted: %s", type(exc).__name__)
+            async with self.app.sessions.begin() as session:
+                await BroadcastRepo(session).clear_message_ids([r[0] for r in found])
 
     # -- progress in the staff group -----------------------------------------------------------
 

@@ -19,12 +19,14 @@ from storage.db import checkpoint
 from storage.models import OutboxState, ReferralState, utcnow
 from storage.repositories import (
     BadDateRepo,
+    BroadcastRepo,
     InboxRepo,
     LeaseRepo,
     MemberRepo,
     OutboxRepo,
     ReferralRepo,
     SafetyRepo,
+    SubscriptionRepo,
 )
 
 if TYPE_CHECKING:
@@ -66,6 +68,8 @@ async def forget_member(
     repo = SafetyRepo(session)
     await repo.drop_sightings(member.id)
     await repo.drop_settings(member.id)
+    # Alerts and news: what they asked for, and their place in broadcasts (issue 16).
+    await SubscriptionRepo(session).forget_member(member.id)
     await MemberRepo(session).delete(member)
     safety.forget(chat_id)
 
@@ -127,6 +131,7 @@ async def purge(app: App, now: dt.datetime | None = None) -> dict[str, int]:
         counts["relay_texts"] = await referrals.drop_delivered_relay_texts(
             (OutboxState.SENT, OutboxState.DEAD, OutboxState.CANCELLED)
         )
+        counts["alerts"] = await expire_broadcasts(app, session, now)
         known = await MemberRepo(session).all_ids()
     if app.settings.is_sqlite:
         async with app.sessions() as session:
@@ -138,6 +143,21 @@ async def purge(app: App, now: dt.datetime | None = None) -> dict[str, int]:
                 await app.keystore.destroy(member_id)
                 counts["orphan_keys"] += 1
     return counts
+
+
+async def expire_broadcasts(app: App, session: AsyncSession, now: dt.datetime) -> int:
+    """Alerts past ALERT_RETENTION_DAYS and news past RETENTION_DAYS: rows deleted (the
+    broadcast worker first deletes the messages still young enough to delete in chats)."""
+    repo = BroadcastRepo(session)
+    settings = app.settings
+    expired = await repo.expired(
+        now - dt.timedelta(days=settings.alert_retention_days),
+        now - dt.timedelta(days=settings.retention_days),
+    )
+    for broadcast in expired:
+        await repo.drop(broadcast)
+    await repo.drop_old_alerts(now - dt.timedelta(days=settings.alert_retention_days))
+    return len(expired)
 
 
 async def purge_if_due(

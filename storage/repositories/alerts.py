@@ -298,9 +298,9 @@ class BroadcastRepo:
         return list(rows)
 
     async def sent_messages(
-        self, broadcast_id: int, limit: int = 500
+        self, broadcast_id: int, since: dt.datetime, limit: int = 500
     ) -> list[tuple[int, int, int]]:
-        """(recipient id, member's Telegram id, message id) of messages still in chats."""
+        """(recipient id, member's Telegram id, message id) of messages sent after `since`."""
         rows = await self.session.execute(
             select(
                 BroadcastRecipient.id, BroadcastRecipient.member_id, BroadcastRecipient.message_id
@@ -308,6 +308,7 @@ class BroadcastRepo:
             .where(
                 BroadcastRecipient.broadcast_id == broadcast_id,
                 BroadcastRecipient.message_id.is_not(None),
+                BroadcastRecipient.sent_at > since,
             )
             .order_by(BroadcastRecipient.id)
             .limit(limit)
