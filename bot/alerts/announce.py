@@ -30,7 +30,7 @@ from bot.app import App
 from bot.config import LANGUAGES
 from bot.directory.countries import country_name, current_language, sorted_countries
 from bot.directory.model import GLOBAL, Directory, country_codes
-from bot.i18n import _
+from bot.i18n import _, language_name, ngettext
 from bot.ui.localise import fill
 from bot.ui.screens import ack
 from storage.models import Broadcast, BroadcastState, SubscriptionKind, utcnow
@@ -44,14 +44,6 @@ router.callback_query.filter(F.message.chat.type.in_(GROUPS))
 DRAFT = "announce_draft"
 NETWORK = "announce_network"
 AUDIENCE = "announce_audience"
-LANGUAGE_NAMES = {
-    "en": "English",
-    "fr": "Français",
-    "es": "Español",
-    "ru": "Русский",
-    "zh": "中文",
-    "ar": "العربية",
-}
 
 
 async def is_group_admin(bot: Bot, chat_id: int, user: User | None) -> bool:
@@ -181,7 +173,7 @@ async def choose_language(query: CallbackQuery, bot: Bot, state: FSMContext) -> 
     kb = InlineKeyboardBuilder()
     for code in LANGUAGES:
         kb.button(
-            text=LANGUAGE_NAMES.get(code, code),
+            text=language_name(code),
             callback_data=Announce(op=AnnounceOp.LANGUAGE, v=code),
         )
     kb.adjust(3)
@@ -243,13 +235,21 @@ async def confirm(
     await state.update_data({AUDIENCE: audience})
     lang = current_language()
     kb.button(
-        text="✅ " + fill(_("Send to {n} members"), lang, n=n),
+        text="✅ " + fill(ngettext("Send to {n} member", "Send to {n} members", n), lang, n=n),
         callback_data=Announce(op=AnnounceOp.SEND),
     )
     kb.button(text="↩ " + _("Another audience"), callback_data=Announce(op=AnnounceOp.BACK))
     kb.add(_cancel_button())
     kb.adjust(1)
-    await _edit(query, fill(_("Send this news to {n} members?"), lang, n=n), kb.as_markup())
+    await _edit(
+        query,
+        fill(
+            ngettext("Send this news to {n} member?", "Send this news to {n} members?", n),
+            lang,
+            n=n,
+        ),
+        kb.as_markup(),
+    )
 
 
 @router.callback_query(Announce.filter(F.op == AnnounceOp.BACK))
@@ -326,6 +326,14 @@ async def stop(
             )
     await ack(
         query,
-        fill(_("Stopped: {n} members will not get it."), current_language(), n=skipped),
+        fill(
+            ngettext(
+                "Stopped: {n} member will not get it.",
+                "Stopped: {n} members will not get it.",
+                skipped,
+            ),
+            current_language(),
+            n=skipped,
+        ),
         alert=True,
     )
