@@ -599,3 +599,25 @@ async def test_approved_report_reaches_subscribers_as_staff_wrote_it(
         if e.kind == "sent" and e.chat_id == kenya[0] and e.message
     )
     assert rewritten in alert and "Toyota" not in alert
+
+
+@pytest.mark.parametrize("lang", ["en", "fr", "es", "ru", "zh", "ar"])
+async def test_card_and_note_heads_are_neutral_in_every_language(app: App, lang: str) -> None:
+    """The card's and the member note's first two lines, in each of the six languages."""
+    from bot.baddates.callbacks import Harm, When
+    from bot.baddates.service import ReportBody
+    from bot.baddates.texts import card_text, card_view, note_text
+    from tests.test_conversation import lock_screen_problems
+
+    body = ReportBody("Westlands", When.TODAY, tuple(Harm), "Tall man.", support=True)
+    row = BadDateReport(code="B-ABCDE", country="KE", network_id="aswa", language=lang)
+    row.state, row.created_at = BadDateState.DELIVERED, utcnow()
+    i18n = build_i18n(app)
+    with i18n.context(), i18n.use_locale(lang):
+        texts = [
+            card_text(card_view(app.directory, row, None, body, None, lang, "global")),
+            note_text("B-ABCDE", "Kenya", "approved"),
+            note_text("B-ABCDE", "Kenya", "rejected"),
+        ]
+    for text in texts:
+        assert lock_screen_problems(app, text) == [], text
