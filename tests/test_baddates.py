@@ -446,7 +446,7 @@ async def test_retention_purges_decided_reports(
 async def test_every_step_has_cancel(chat: Chat) -> None:
     """Country, area, when, what happened, description, support and preview: ✖️ Cancel."""
     steps = [await open_form(chat)]
-    assert "✖️ Cancel" not in chat.buttons()  # the picker has ☰ Menu instead
+    assert "✖️ Cancel" in chat.buttons()
     await chat.say("Kenya")
     assert "✖️ Cancel" in chat.buttons()
     await chat.say("Westlands")
@@ -621,3 +621,17 @@ async def test_card_and_note_heads_are_neutral_in_every_language(app: App, lang:
         ]
     for text in texts:
         assert lock_screen_problems(app, text) == [], text
+
+
+async def test_my_reports_is_behind_the_pin(chat: Chat) -> None:
+    """With a PIN set, "My reports" asks for it as "My requests" does; the right PIN opens it."""
+    from tests.test_safety import set_pin
+
+    code = await report(chat)
+    await set_pin(chat, "482913")
+    (prompt,) = await chat.tap_data(MY_REPORTS)
+    assert "locked" in prompt and code not in prompt
+    (unlocked,) = await chat.say("482913")
+    assert "Unlocked" in unlocked
+    replies = await chat.tap_data(MY_REPORTS)
+    assert any(code in r for r in replies), replies

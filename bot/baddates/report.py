@@ -160,7 +160,8 @@ def report_picker_buttons() -> list[InlineKeyboardButton]:
     return [
         InlineKeyboardButton(
             text="📋 " + _("My reports"), callback_data=MyReport(op=MineOp.LIST).pack()
-        )
+        ),
+        cancel_button(),
     ]
 
 
