@@ -138,6 +138,7 @@ async def test_database_gone_mid_broadcast_pauses_and_resumes_without_loss_or_re
     broken_engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/no/x.sqlite3")
     broken = async_sessionmaker(broken_engine)
     seen = 0
+    cut = asyncio.Event()
 
     def cut_after_ten(method: str, params: dict[str, Any]) -> None:
         nonlocal seen
@@ -145,6 +146,7 @@ async def test_database_gone_mid_broadcast_pauses_and_resumes_without_loss_or_re
             seen += 1
             if seen == 10:
                 app.sessions = broken  # the send goes through; recording it does not
+                cut.set()
 
     telegram.faults.append(cut_after_ten)
     await approve(app)
@@ -152,6 +154,7 @@ async def test_database_gone_mid_broadcast_pauses_and_resumes_without_loss_or_re
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
+        await asyncio.wait_for(cut.wait(), 30)
         await asyncio.sleep(0.5)
         paused = sum(received(telegram, chats).values())
         await asyncio.sleep(0.5)

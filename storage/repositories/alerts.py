@@ -234,6 +234,61 @@ class BroadcastRepo:
         )
         return list(rows)
 
+    async def targets(
+        self, recipient_ids: Sequence[int]
+    ) -> dict[int, tuple[int, str | None, bool, bool, bool]]:
+        """recipient id -> (Telegram id, language, discreet, protect, in flight), in one query."""
+        from storage.models import MemberSafety
+
+        rows = await self.session.execute(
+            select(
+                BroadcastRecipient.id,
+                BroadcastRecipient.state,
+                Member,
+                MemberSafety.discreet,
+                MemberSafety.protect,
+            )
+            .join(Member, Member.id == BroadcastRecipient.member_id)
+            .outerjoin(MemberSafety, MemberSafety.member_id == Member.id)
+            .where(BroadcastRecipient.id.in_(list(recipient_ids)))
+        )
+        out: dict[int, tuple[int, str | None, bool, bool, bool]] = {}
+        for rid, state, member, discreet, protect in rows:
+            try:
+                chat = member.telegram_id
+            except InvalidTag:
+                continue  # one unreadable row must not stop the broadcast (M3)
+            flying = RecipientState(state) == RecipientState.IN_FLIGHT
+            out[int(rid)] = (chat, member.language, bool(discreet), bool(protect), flying)
+        return out
+
+    async def mark_in_flight(self, recipient_id: int, repeat: bool) -> bool:
+        """Before the send; False when the row is no longer due (sent, stopped, forgotten)."""
+        values: dict[str, object] = {
+            "state": RecipientState.IN_FLIGHT,
+            "attempts": BroadcastRecipient.attempts + 1,
+        }
+        if repeat:
+            values["repeat"] = True
+        result = await self.session.execute(
+            update(BroadcastRecipient)
+            .where(
+                BroadcastRecipient.id == recipient_id,
+                BroadcastRecipient.state.in_((RecipientState.PENDING, RecipientState.IN_FLIGHT)),
+            )
+            .values(**values)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def mark_sent(self, recipient_id: int, message_id: int, at: dt.datetime) -> None:
+        await self.session.execute(
+            update(BroadcastRecipient)
+            .where(BroadcastRecipient.id == recipient_id)
+            .values(
+                state=RecipientState.SENT, message_id=message_id, sent_at=at, next_attempt_at=None
+            )
+        )
+
     async def next_wait(self, broadcast_id: int) -> dt.datetime | None:
         """When the earliest deferred recipient is due (None: nobody is left waiting)."""
         return await self.session.scalar(
