@@ -210,3 +210,19 @@ async def test_news_opt_in_is_separate_from_alerts(
     await broadcaster(app, bot).drain()
     assert received(telegram, news_only) == {}
     assert FAST.rate > 25  # the fast config is for tests only
+
+
+async def test_metrics_count_broadcast_sends_without_ids(
+    app: App, bot: Bot, telegram: FakeTelegram
+) -> None:
+    from bot import metrics
+
+    chats = await subscribers(app, 3)
+    telegram.faults.append(Faults(forbidden={chats[0]}))
+    before = metrics.BROADCAST_SENDS.labels("ok")._value.get()
+    await approve(app)
+    await broadcaster(app, bot).drain()
+    assert metrics.BROADCAST_SENDS.labels("ok")._value.get() - before == 2
+    text = metrics.render().decode()
+    assert 'bot_broadcast_sends_total{result="403"}' in text
+    assert not any(str(c) in text for c in chats)

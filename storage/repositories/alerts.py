@@ -313,6 +313,23 @@ class BroadcastRepo:
             or 0
         )
 
+    async def backlog(self) -> tuple[int, dt.datetime | None]:
+        """Members still to reach in running broadcasts, and when the oldest was queued."""
+        row = (
+            await self.session.execute(
+                select(func.count(), func.min(Broadcast.created_at))
+                .select_from(BroadcastRecipient)
+                .join(Broadcast, Broadcast.id == BroadcastRecipient.broadcast_id)
+                .where(
+                    Broadcast.state.in_(ACTIVE),
+                    BroadcastRecipient.state.in_(
+                        (RecipientState.PENDING, RecipientState.IN_FLIGHT)
+                    ),
+                )
+            )
+        ).one()
+        return int(row[0] or 0), row[1]
+
     async def recipient(self, recipient_id: int) -> BroadcastRecipient | None:
         return await self.session.get(BroadcastRecipient, recipient_id)
 
