@@ -35,6 +35,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar
 
 from aiogram import Bot
@@ -327,15 +328,24 @@ class Broadcaster:
     async def _send_batch(self, job: _Job, due: list[int]) -> None:
         async with self.app.sessions() as session:
             targets = await BroadcastRepo(session).targets(due)
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for recipient_id in due:
-            if recipient_id in targets:
-                queue.put_nowait(recipient_id)
+        ids = [r for r in due if r in targets]
+        # Each lane marks up to a second's worth of rows in flight with one commit, then sends
+        # them one at a time, committing each `sent` before the next send: one send open per
+        # lane, so at most one real repeat per lane after a kill -9 (the other marked rows
+        # are resent flagged, though they never left).
+        size = max(1, int(self.config.rate / self.config.lanes))
+        chunks: asyncio.Queue[list[int]] = asyncio.Queue()
+        for start in range(0, len(ids), size):
+            chunks.put_nowait(ids[start : start + size])
 
         async def lane() -> None:
-            while not queue.empty() and not self._stop.is_set():
-                recipient_id = queue.get_nowait()
-                await self._deliver(job, recipient_id, targets[recipient_id])
+            while not chunks.empty() and not self._stop.is_set():
+                chunk = chunks.get_nowait()
+                repeats = [r for r in chunk if targets[r][4]]
+                marked = await self._until_db(partial(self._mark_in_flight, chunk, repeats))
+                for recipient_id in chunk:
+                    if recipient_id in marked and not self._stop.is_set():
+                        await self._deliver(job, recipient_id, targets[recipient_id])
 
         await asyncio.gather(*(lane() for _ in range(self.config.lanes)))
 
@@ -345,8 +355,6 @@ class Broadcaster:
         chat_id, language, discreet, protect, flying = target
         language = language or self.app.settings.default_language
         await self.pacer.slot()
-        if not await self._until_db(lambda: self._mark_in_flight(recipient_id, flying)):
-            return  # sent meanwhile, skipped by Stop, or the member left (/forget)
         if flying:
             # In flight before a crash: it may have arrived (the uncertain send).
             BROADCAST_SENDS.labels("repeat").inc()
@@ -428,9 +436,9 @@ class Broadcaster:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 30.0)
 
-    async def _mark_in_flight(self, recipient_id: int, repeat: bool) -> bool:
+    async def _mark_in_flight(self, recipient_ids: list[int], repeats: list[int]) -> set[int]:
         async with self.app.sessions.begin() as session:
-            return await BroadcastRepo(session).mark_in_flight(recipient_id, repeat)
+            return await BroadcastRepo(session).mark_in_flight(recipient_ids, repeats)
 
     async def _sent(self, recipient_id: int, message_id: int) -> None:
         async with self.app.sessions.begin() as session:

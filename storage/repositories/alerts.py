@@ -262,23 +262,27 @@ class BroadcastRepo:
             out[int(rid)] = (chat, member.language, bool(discreet), bool(protect), flying)
         return out
 
-    async def mark_in_flight(self, recipient_id: int, repeat: bool) -> bool:
-        """Before the send; False when the row is no longer due (sent, stopped, forgotten)."""
-        values: dict[str, object] = {
-            "state": RecipientState.IN_FLIGHT,
-            "attempts": BroadcastRecipient.attempts + 1,
-        }
-        if repeat:
-            values["repeat"] = True
+    async def mark_in_flight(
+        self, recipient_ids: Sequence[int], repeats: Sequence[int] = ()
+    ) -> set[int]:
+        """Before the sends: the rows still due are marked (those in flight before a crash
+        also `repeat`); returns their ids (sent meanwhile, stopped or forgotten: left out)."""
+        due = (RecipientState.PENDING, RecipientState.IN_FLIGHT)
+        if repeats:
+            await self.session.execute(
+                update(BroadcastRecipient)
+                .where(BroadcastRecipient.id.in_(list(repeats)), BroadcastRecipient.state.in_(due))
+                .values(repeat=True)
+            )
         result = await self.session.execute(
             update(BroadcastRecipient)
             .where(
-                BroadcastRecipient.id == recipient_id,
-                BroadcastRecipient.state.in_((RecipientState.PENDING, RecipientState.IN_FLIGHT)),
+                BroadcastRecipient.id.in_(list(recipient_ids)), BroadcastRecipient.state.in_(due)
             )
-            .values(**values)
+            .values(state=RecipientState.IN_FLIGHT, attempts=BroadcastRecipient.attempts + 1)
+            .returning(BroadcastRecipient.id)
         )
-        return bool(getattr(result, "rowcount", 0))
+        return {int(r) for r in result.scalars()}
 
     async def mark_sent(self, recipient_id: int, message_id: int, at: dt.datetime) -> None:
         await self.session.execute(
