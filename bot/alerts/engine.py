@@ -47,7 +47,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,7 +59,7 @@ from bot.directory.model import GLOBAL
 from bot.i18n import _
 from bot.metrics import BROADCAST_SENDS, BROADCASTS_ACTIVE
 from bot.retry import is_outage
-from bot.safety.service import Prefs
+from bot.safety.service import Prefs, own_flush
 from storage.models import (
     Alert,
     Broadcast,
@@ -69,7 +69,14 @@ from storage.models import (
     SubscriptionKind,
     utcnow,
 )
-from storage.repositories import BroadcastRepo, GroupRepo, LeaseRepo, SubscriptionRepo
+from storage.repositories import (
+    BroadcastRepo,
+    GroupRepo,
+    LeaseRepo,
+    SafetyRepo,
+    SubscriptionRepo,
+)
+from storage.repositories.alerts import Target
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -341,7 +348,7 @@ class Broadcaster:
         async def lane() -> None:
             while not chunks.empty() and not self._stop.is_set():
                 chunk = chunks.get_nowait()
-                repeats = [r for r in chunk if targets[r][4]]
+                repeats = [r for r in chunk if targets[r].in_flight]
                 marked = await self._until_db(partial(self._mark_in_flight, chunk, repeats))
                 for recipient_id in chunk:
                     if recipient_id in marked and not self._stop.is_set():
@@ -349,10 +356,8 @@ class Broadcaster:
 
         await asyncio.gather(*(lane() for _ in range(self.config.lanes)))
 
-    async def _deliver(
-        self, job: _Job, recipient_id: int, target: tuple[int, str | None, bool, bool, bool]
-    ) -> None:
-        chat_id, language, discreet, protect, flying = target
+    async def _deliver(self, job: _Job, recipient_id: int, target: Target) -> None:
+        member_id, chat_id, language, discreet, protect, flying = target
         language = language or self.app.settings.default_language
         await self.pacer.slot()
         if flying:
@@ -370,6 +375,7 @@ class Broadcaster:
         # Discreet mode is applied by the Bot's safety middleware; its settings were read with
         # the batch, so no send waits on a query of its own.
         self.app.safety.remember(chat_id, Prefs(language, discreet, protect))
+        own_flush.set(True)  # the message id is stored with `sent`, in one transaction
         try:
             message = await self.bot.send_message(
                 chat_id=chat_id,
@@ -407,7 +413,7 @@ class Broadcaster:
             await self._until_db(lambda: self._later(recipient_id, None, known=False))
             return
         BROADCAST_SENDS.labels("ok").inc()
-        await self._until_db(lambda: self._sent(recipient_id, message.message_id))
+        await self._until_db(lambda: self._sent(recipient_id, member_id, message))
 
     def _render(self, job: _Job, language: str) -> str:
         if job.kind == BroadcastKind.ALERT:
@@ -440,9 +446,14 @@ class Broadcaster:
         async with self.app.sessions.begin() as session:
             return await BroadcastRepo(session).mark_in_flight(recipient_ids, repeats)
 
-    async def _sent(self, recipient_id: int, message_id: int) -> None:
+    async def _sent(self, recipient_id: int, member_id: int, message: Message) -> None:
+        now = utcnow()
         async with self.app.sessions.begin() as session:
-            await BroadcastRepo(session).mark_sent(recipient_id, message_id, utcnow())
+            await BroadcastRepo(session).mark_sent(recipient_id, message.message_id, now)
+            # The id for "Clear this chat", in the same transaction (the safety middleware
+            # only noted it: `own_flush`); the daily pass drops it after 48 hours.
+            self.app.safety.discard(message.chat.id)
+            await SafetyRepo(session).add_sightings([(member_id, message.message_id, True, now)])
 
     async def _settle(
         self, recipient_id: int, state: RecipientState, message_id: int | None = None

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import delete, func, insert, select, update
@@ -42,6 +43,17 @@ def areas_match(alert_areas: Iterable[str], wanted: Iterable[str]) -> bool:
     alert = {area_key(a) for a in alert_areas if area_key(a)}
     mine = {area_key(a) for a in wanted if area_key(a)}
     return not alert or not mine or bool(alert & mine)
+
+
+class Target(NamedTuple):
+    """One recipient as the broadcast worker sends to them."""
+
+    member_id: int
+    chat_id: int
+    language: str | None
+    discreet: bool
+    protect: bool
+    in_flight: bool  # left in flight by a crash: this send may be a repeat
 
 
 class SubscriptionRepo:
@@ -234,10 +246,8 @@ class BroadcastRepo:
         )
         return list(rows)
 
-    async def targets(
-        self, recipient_ids: Sequence[int]
-    ) -> dict[int, tuple[int, str | None, bool, bool, bool]]:
-        """recipient id -> (Telegram id, language, discreet, protect, in flight), in one query."""
+    async def targets(self, recipient_ids: Sequence[int]) -> dict[int, Target]:
+        """recipient id -> where and how to send, for a batch, in one query."""
         from storage.models import MemberSafety
 
         rows = await self.session.execute(
@@ -252,14 +262,16 @@ class BroadcastRepo:
             .outerjoin(MemberSafety, MemberSafety.member_id == Member.id)
             .where(BroadcastRecipient.id.in_(list(recipient_ids)))
         )
-        out: dict[int, tuple[int, str | None, bool, bool, bool]] = {}
+        out: dict[int, Target] = {}
         for rid, state, member, discreet, protect in rows:
             try:
                 chat = member.telegram_id
             except InvalidTag:
                 continue  # one unreadable row must not stop the broadcast (M3)
             flying = RecipientState(state) == RecipientState.IN_FLIGHT
-            out[int(rid)] = (chat, member.language, bool(discreet), bool(protect), flying)
+            out[int(rid)] = Target(
+                member.id, chat, member.language, bool(discreet), bool(protect), flying
+            )
         return out
 
     async def mark_in_flight(
