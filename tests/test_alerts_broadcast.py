@@ -226,3 +226,17 @@ async def test_metrics_count_broadcast_sends_without_ids(
     text = metrics.render().decode()
     assert 'bot_broadcast_sends_total{result="403"}' in text
     assert not any(str(c) in text for c in chats)
+
+
+async def test_alert_message_ids_are_kept_for_clear_this_chat(
+    app: App, bot: Bot, telegram: FakeTelegram
+) -> None:
+    from storage.models import MessageSighting
+
+    chats = await subscribers(app, 4)
+    await approve(app)
+    await broadcaster(app, bot).drain()
+    async with app.sessions() as session:
+        seen = list(await session.scalars(select(MessageSighting)))
+    assert len(seen) == 4 and all(s.outgoing and s.message_id == 1 for s in seen)
+    assert received(telegram, chats) == dict.fromkeys(chats, 1)
