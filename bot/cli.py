@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -58,6 +59,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "db":
         return asyncio.run(db_upgrade(settings))
     if args.command == "bench":
+        if args.quick:
+            os.environ["BENCH_QUICK"] = "1"  # read by benchmarks with a long full scale
         return asyncio.run(bench(args.only))
     if args.command == "backup":
         return backup(settings, args.dest)

@@ -18,7 +18,13 @@ from storage.repositories import GroupRepo, MemberRepo, SubscriptionRepo
 
 _ids = itertools.count(300_000)
 FAST = EngineConfig(
-    rate=2000, per_chat=0.0, progress_every=0.1, idle_wait=0.02, db_pause=0.05, base_delay=0.05
+    rate=2000,
+    per_chat=0.0,
+    progress_every=0.1,
+    idle_wait=0.02,
+    db_pause=0.05,
+    base_delay=0.05,
+    lanes=4,
 )
 ALERT = "A man in a grey car near the market refuses to pay and threatens."
 

@@ -138,6 +138,7 @@ async def test_database_gone_mid_broadcast_pauses_and_resumes_without_loss_or_re
     broken_engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/no/x.sqlite3")
     broken = async_sessionmaker(broken_engine)
     seen = 0
+    cut = asyncio.Event()
 
     def cut_after_ten(method: str, params: dict[str, Any]) -> None:
         nonlocal seen
@@ -145,6 +146,7 @@ async def test_database_gone_mid_broadcast_pauses_and_resumes_without_loss_or_re
             seen += 1
             if seen == 10:
                 app.sessions = broken  # the send goes through; recording it does not
+                cut.set()
 
     telegram.faults.append(cut_after_ten)
     await approve(app)
@@ -152,6 +154,7 @@ async def test_database_gone_mid_broadcast_pauses_and_resumes_without_loss_or_re
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:
+        await asyncio.wait_for(cut.wait(), 30)
         await asyncio.sleep(0.5)
         paused = sum(received(telegram, chats).values())
         await asyncio.sleep(0.5)
@@ -207,3 +210,33 @@ async def test_news_opt_in_is_separate_from_alerts(
     await broadcaster(app, bot).drain()
     assert received(telegram, news_only) == {}
     assert FAST.rate > 25  # the fast config is for tests only
+
+
+async def test_metrics_count_broadcast_sends_without_ids(
+    app: App, bot: Bot, telegram: FakeTelegram
+) -> None:
+    from bot import metrics
+
+    chats = await subscribers(app, 3)
+    telegram.faults.append(Faults(forbidden={chats[0]}))
+    before = metrics.BROADCAST_SENDS.labels("ok")._value.get()
+    await approve(app)
+    await broadcaster(app, bot).drain()
+    assert metrics.BROADCAST_SENDS.labels("ok")._value.get() - before == 2
+    text = metrics.render().decode()
+    assert 'bot_broadcast_sends_total{result="403"}' in text
+    assert not any(str(c) in text for c in chats)
+
+
+async def test_alert_message_ids_are_kept_for_clear_this_chat(
+    app: App, bot: Bot, telegram: FakeTelegram
+) -> None:
+    from storage.models import MessageSighting
+
+    chats = await subscribers(app, 4)
+    await approve(app)
+    await broadcaster(app, bot).drain()
+    async with app.sessions() as session:
+        seen = list(await session.scalars(select(MessageSighting)))
+    assert len(seen) == 4 and all(s.outgoing and s.message_id == 1 for s in seen)
+    assert received(telegram, chats) == dict.fromkeys(chats, 1)

@@ -8,11 +8,12 @@ most one a second per chat. Member handling is untouched: it has its own path to
 the worker never holds a database transaction across a send.
 
 Each send is bracketed by two commits: the row is marked `in_flight` first, then `sent` with
-its message id. A kill -9 therefore leaves at most one row in flight per lane (one uncertain
-send each: the request may or may not have reached Telegram). On restart those rows are sent
-again, flagged `repeat` and counted (`bot_broadcast_sends{result="repeat"}`): at most
-`BROADCAST_LANES` duplicates, none skipped; every other row is either `sent` (never sent again)
-or `pending` (never sent). Outcomes:
+its message id, and the pacer's wait comes before the first. A kill -9 therefore leaves at
+most one row in flight per lane: the one uncertain send (the request may or may not have
+reached Telegram; sendMessage is not idempotent, so no design closes this window). On restart
+that row is sent again, flagged `repeat` and counted (`bot_broadcast_sends{result="repeat"}`):
+with the default single lane, at most one member gets it twice, nobody is skipped; every
+other row is either `sent` (never sent again) or `pending` (never sent). Outcomes:
 
 - 429: that recipient waits `retry_after`; the pacer also waits when 429s come in a burst.
 - 403, "chat not found": the member is unreachable: their row and subscriptions say so, and no
@@ -34,6 +35,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeVar
 
 from aiogram import Bot
@@ -45,7 +47,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,17 +59,24 @@ from bot.directory.model import GLOBAL
 from bot.i18n import _
 from bot.metrics import BROADCAST_SENDS, BROADCASTS_ACTIVE
 from bot.retry import is_outage
+from bot.safety.service import Prefs, own_flush
 from storage.models import (
     Alert,
     Broadcast,
     BroadcastKind,
     BroadcastState,
-    Member,
     RecipientState,
     SubscriptionKind,
     utcnow,
 )
-from storage.repositories import BroadcastRepo, GroupRepo, LeaseRepo, SubscriptionRepo
+from storage.repositories import (
+    BroadcastRepo,
+    GroupRepo,
+    LeaseRepo,
+    SafetyRepo,
+    SubscriptionRepo,
+)
+from storage.repositories.alerts import Target
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,11 +89,11 @@ DELETABLE = dt.timedelta(hours=47)
 class EngineConfig:
     rate: float = 25.0  # messages a second, overall
     per_chat: float = 1.0  # seconds between two messages to one chat
-    lanes: int = 4  # sends open at once (each is one uncertain send after a crash)
+    lanes: int = 1  # sends open at once (each is one uncertain send after a crash)
     batch: int = 200
     idle_wait: float = 2.0
     progress_every: float = 5.0  # group edits are limited to about 20 a minute
-    lease: dt.timedelta = dt.timedelta(seconds=60)
+    lease: dt.timedelta = dt.timedelta(seconds=30)
     max_failures: int = 5
     base_delay: float = 2.0
     max_delay: float = 300.0
@@ -164,6 +173,7 @@ class Broadcaster:
         self._stop = stop
         pause = self.config.db_pause
         next_expiry = 0.0
+        await self._recover()
         while not stop.is_set():
             try:
                 if time.monotonic() >= next_expiry:
@@ -183,6 +193,15 @@ class Broadcaster:
             if not busy:
                 await self._sleep(self.config.idle_wait)
         await self.release()
+
+    async def _recover(self) -> None:
+        """On SQLite one process owns the database: a lease left by a killed one goes now (on
+        PostgreSQL another instance takes it over once it lapses)."""
+        if not self.app.settings.is_sqlite:
+            return
+        with contextlib.suppress(Exception):
+            async with self.app.sessions.begin() as session:
+                await LeaseRepo(session).drop(LEASE)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -314,22 +333,36 @@ class Broadcaster:
     # -- sending -----------------------------------------------------------------------------
 
     async def _send_batch(self, job: _Job, due: list[int]) -> None:
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for recipient_id in due:
-            queue.put_nowait(recipient_id)
+        async with self.app.sessions() as session:
+            targets = await BroadcastRepo(session).targets(due)
+        ids = [r for r in due if r in targets]
+        # Each lane marks up to a second's worth of rows in flight with one commit, then sends
+        # them one at a time, committing each `sent` before the next send: one send open per
+        # lane, so at most one real repeat per lane after a kill -9 (the other marked rows
+        # are resent flagged, though they never left).
+        size = max(1, int(self.config.rate / self.config.lanes))
+        chunks: asyncio.Queue[list[int]] = asyncio.Queue()
+        for start in range(0, len(ids), size):
+            chunks.put_nowait(ids[start : start + size])
 
         async def lane() -> None:
-            while not queue.empty() and not self._stop.is_set():
-                await self._deliver(job, queue.get_nowait())
+            while not chunks.empty() and not self._stop.is_set():
+                chunk = chunks.get_nowait()
+                repeats = [r for r in chunk if targets[r].in_flight]
+                marked = await self._until_db(partial(self._mark_in_flight, chunk, repeats))
+                for recipient_id in chunk:
+                    if recipient_id in marked and not self._stop.is_set():
+                        await self._deliver(job, recipient_id, targets[recipient_id])
 
         await asyncio.gather(*(lane() for _ in range(self.config.lanes)))
 
-    async def _deliver(self, job: _Job, recipient_id: int) -> None:
+    async def _deliver(self, job: _Job, recipient_id: int, target: Target) -> None:
+        member_id, chat_id, language, discreet, protect, flying = target
+        language = language or self.app.settings.default_language
         await self.pacer.slot()
-        target = await self._until_db(lambda: self._mark_in_flight(recipient_id))
-        if target is None:
-            return
-        chat_id, language = target
+        if flying:
+            # In flight before a crash: it may have arrived (the uncertain send).
+            BROADCAST_SENDS.labels("repeat").inc()
         gap = self.last_sent.get(chat_id, 0.0) + self.config.per_chat - time.monotonic()
         if gap > 0:
             await asyncio.sleep(gap)
@@ -339,6 +372,10 @@ class Broadcaster:
         if len(self.last_sent) > 50_000:
             cutoff = time.monotonic() - self.config.per_chat
             self.last_sent = {c: t for c, t in self.last_sent.items() if t > cutoff}
+        # Discreet mode is applied by the Bot's safety middleware; its settings were read with
+        # the batch, so no send waits on a query of its own.
+        self.app.safety.remember(chat_id, Prefs(language, discreet, protect))
+        own_flush.set(True)  # the message id is stored with `sent`, in one transaction
         try:
             message = await self.bot.send_message(
                 chat_id=chat_id,
@@ -376,9 +413,7 @@ class Broadcaster:
             await self._until_db(lambda: self._later(recipient_id, None, known=False))
             return
         BROADCAST_SENDS.labels("ok").inc()
-        await self._until_db(
-            lambda: self._settle(recipient_id, RecipientState.SENT, message.message_id)
-        )
+        await self._until_db(lambda: self._sent(recipient_id, member_id, message))
 
     def _render(self, job: _Job, language: str) -> str:
         if job.kind == BroadcastKind.ALERT:
@@ -407,21 +442,18 @@ class Broadcaster:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 30.0)
 
-    async def _mark_in_flight(self, recipient_id: int) -> tuple[int, str] | None:
+    async def _mark_in_flight(self, recipient_ids: list[int], repeats: list[int]) -> set[int]:
         async with self.app.sessions.begin() as session:
-            row = await BroadcastRepo(session).recipient(recipient_id)
-            if row is None or row.state not in (RecipientState.PENDING, RecipientState.IN_FLIGHT):
-                return None  # sent, skipped by Stop, or the member left (/forget)
-            member = await session.get(Member, row.member_id)
-            if member is None:
-                return None
-            if row.state == RecipientState.IN_FLIGHT:
-                # In flight before a crash: it may have arrived (the uncertain send).
-                row.repeat = True
-                BROADCAST_SENDS.labels("repeat").inc()
-            row.state = RecipientState.IN_FLIGHT
-            row.attempts += 1
-            return member.telegram_id, member.language or self.app.settings.default_language
+            return await BroadcastRepo(session).mark_in_flight(recipient_ids, repeats)
+
+    async def _sent(self, recipient_id: int, member_id: int, message: Message) -> None:
+        now = utcnow()
+        async with self.app.sessions.begin() as session:
+            await BroadcastRepo(session).mark_sent(recipient_id, message.message_id, now)
+            # The id for "Clear this chat", in the same transaction (the safety middleware
+            # only noted it: `own_flush`); the daily pass drops it after 48 hours.
+            self.app.safety.discard(message.chat.id)
+            await SafetyRepo(session).add_sightings([(member_id, message.message_id, True, now)])
 
     async def _settle(
         self, recipient_id: int, state: RecipientState, message_id: int | None = None

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from sqlalchemy import delete, func, insert, select, update
@@ -42,6 +43,17 @@ def areas_match(alert_areas: Iterable[str], wanted: Iterable[str]) -> bool:
     alert = {area_key(a) for a in alert_areas if area_key(a)}
     mine = {area_key(a) for a in wanted if area_key(a)}
     return not alert or not mine or bool(alert & mine)
+
+
+class Target(NamedTuple):
+    """One recipient as the broadcast worker sends to them."""
+
+    member_id: int
+    chat_id: int
+    language: str | None
+    discreet: bool
+    protect: bool
+    in_flight: bool  # left in flight by a crash: this send may be a repeat
 
 
 class SubscriptionRepo:
@@ -234,6 +246,65 @@ class BroadcastRepo:
         )
         return list(rows)
 
+    async def targets(self, recipient_ids: Sequence[int]) -> dict[int, Target]:
+        """recipient id -> where and how to send, for a batch, in one query."""
+        from storage.models import MemberSafety
+
+        rows = await self.session.execute(
+            select(
+                BroadcastRecipient.id,
+                BroadcastRecipient.state,
+                Member,
+                MemberSafety.discreet,
+                MemberSafety.protect,
+            )
+            .join(Member, Member.id == BroadcastRecipient.member_id)
+            .outerjoin(MemberSafety, MemberSafety.member_id == Member.id)
+            .where(BroadcastRecipient.id.in_(list(recipient_ids)))
+        )
+        out: dict[int, Target] = {}
+        for rid, state, member, discreet, protect in rows:
+            try:
+                chat = member.telegram_id
+            except InvalidTag:
+                continue  # one unreadable row must not stop the broadcast (M3)
+            flying = RecipientState(state) == RecipientState.IN_FLIGHT
+            out[int(rid)] = Target(
+                member.id, chat, member.language, bool(discreet), bool(protect), flying
+            )
+        return out
+
+    async def mark_in_flight(
+        self, recipient_ids: Sequence[int], repeats: Sequence[int] = ()
+    ) -> set[int]:
+        """Before the sends: the rows still due are marked (those in flight before a crash
+        also `repeat`); returns their ids (sent meanwhile, stopped or forgotten: left out)."""
+        due = (RecipientState.PENDING, RecipientState.IN_FLIGHT)
+        if repeats:
+            await self.session.execute(
+                update(BroadcastRecipient)
+                .where(BroadcastRecipient.id.in_(list(repeats)), BroadcastRecipient.state.in_(due))
+                .values(repeat=True)
+            )
+        result = await self.session.execute(
+            update(BroadcastRecipient)
+            .where(
+                BroadcastRecipient.id.in_(list(recipient_ids)), BroadcastRecipient.state.in_(due)
+            )
+            .values(state=RecipientState.IN_FLIGHT, attempts=BroadcastRecipient.attempts + 1)
+            .returning(BroadcastRecipient.id)
+        )
+        return {int(r) for r in result.scalars()}
+
+    async def mark_sent(self, recipient_id: int, message_id: int, at: dt.datetime) -> None:
+        await self.session.execute(
+            update(BroadcastRecipient)
+            .where(BroadcastRecipient.id == recipient_id)
+            .values(
+                state=RecipientState.SENT, message_id=message_id, sent_at=at, next_attempt_at=None
+            )
+        )
+
     async def next_wait(self, broadcast_id: int) -> dt.datetime | None:
         """When the earliest deferred recipient is due (None: nobody is left waiting)."""
         return await self.session.scalar(
@@ -257,6 +328,23 @@ class BroadcastRepo:
             )
             or 0
         )
+
+    async def backlog(self) -> tuple[int, dt.datetime | None]:
+        """Members still to reach in running broadcasts, and when the oldest was queued."""
+        row = (
+            await self.session.execute(
+                select(func.count(), func.min(Broadcast.created_at))
+                .select_from(BroadcastRecipient)
+                .join(Broadcast, Broadcast.id == BroadcastRecipient.broadcast_id)
+                .where(
+                    Broadcast.state.in_(ACTIVE),
+                    BroadcastRecipient.state.in_(
+                        (RecipientState.PENDING, RecipientState.IN_FLIGHT)
+                    ),
+                )
+            )
+        ).one()
+        return int(row[0] or 0), row[1]
 
     async def recipient(self, recipient_id: int) -> BroadcastRecipient | None:
         return await self.session.get(BroadcastRecipient, recipient_id)
