@@ -58,6 +58,9 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--csv", action="store_true", help="section,key,value rows")
     bench = sub.add_parser("bench", help="run the speed and memory benchmarks")
     bench.add_argument("only", nargs="?", help="run only benchmarks whose module name has this")
+    bench.add_argument(
+        "--quick", action="store_true", help="smaller scales where a full run takes minutes"
+    )
     return p
 
 

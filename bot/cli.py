@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -59,6 +60,8 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "db":
         return asyncio.run(db_upgrade(settings))
     if args.command == "bench":
+        if args.quick:
+            os.environ["BENCH_QUICK"] = "1"  # read by benchmarks with a long full scale
         return asyncio.run(bench(args.only))
     if args.command == "backup":
         return backup(settings, args.dest)
@@ -261,6 +264,7 @@ async def _run(settings: Settings, mode: str) -> int:
     from aiogram.enums import ParseMode
     from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
+    from bot.alerts.engine import Broadcaster
     from bot.app import SchemaOutOfDate, create_app
     from bot.dispatcher import build_dispatcher, build_i18n
     from bot.referrals.outbox import Delivery, DeliveryConfig, stop_worker
@@ -286,6 +290,7 @@ async def _run(settings: Settings, mode: str) -> int:
     safety.install(bot, app)  # message ids for "Clear this chat"; discreet mode
     stop = asyncio.Event()
     worker: asyncio.Task[None] | None = None
+    broadcasts: asyncio.Task[None] | None = None
     purger: asyncio.Task[None] | None = None
     try:
         try:
@@ -316,6 +321,10 @@ async def _run(settings: Settings, mode: str) -> int:
         config = DeliveryConfig.from_settings(app.settings)
         delivery = Delivery(app, bot, build_i18n(app), config=config)
         worker = asyncio.create_task(delivery.run(stop))
+        # Alerts and news (bot/alerts/engine.py): its own pacing, so members' answers never
+        # queue behind a broadcast; one instance at a time sends (a lease row).
+        broadcaster = Broadcaster.from_settings(app, bot, build_i18n(app))
+        broadcasts = asyncio.create_task(broadcaster.run(stop))
         # Retention (bot/safety/retention.py): daily, one instance at a time thanks to a lease row.
         purger = asyncio.create_task(retention.retention_loop(app, stop))
         if mode == "webhook":
@@ -348,6 +357,9 @@ async def _run(settings: Settings, mode: str) -> int:
         if worker is not None:
             stop.set()
             await stop_worker(worker)
+        if broadcasts is not None:
+            stop.set()
+            await stop_worker(broadcasts)
         if purger is not None:
             stop.set()
             await asyncio.gather(purger, return_exceptions=True)

@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     group_messages_per_minute: float = Field(default=15.0, ge=0)
     group_burst: int = Field(default=5, gt=0)
     retention_days: int = Field(default=90, gt=0)
+    # Approved alerts are deleted this many days after they went out (rows, and the messages
+    # in members' chats where Telegram still allows it).
+    alert_retention_days: int = Field(default=90, gt=0)
+    # Broadcasts (alerts, news): messages per second overall (Telegram allows about 30; the
+    # rest is left for answering members), and sends open at once. Each open send is one
+    # member who may get a message twice (flagged) after a kill -9: 1 keeps that to one; raise
+    # it only when the Bot API is so far away that one send at a time cannot reach the rate.
+    broadcast_rate: float = Field(default=25.0, gt=0, le=1000)
+    broadcast_lanes: int = Field(default=1, ge=1, le=64)
     # Members' data keys, kept apart from the main database (storage/keystore.py). Default:
     # beside an SQLite database file; with PostgreSQL, set it to a database backed up apart.
     keys_url: str | None = None

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -77,3 +77,15 @@ REGISTRY.register(BACKLOG)
 
 def render() -> bytes:
     return generate_latest(REGISTRY)
+
+
+# -- broadcasts (issue 16) --
+BROADCAST_SENDS = Counter(
+    "bot_broadcast_sends",
+    "Broadcast send attempts by result (ok, 429, 403, retry, failed, repeat, db_wait)",
+    ["result"],
+    registry=REGISTRY,
+)
+BROADCASTS_ACTIVE = Gauge(
+    "bot_broadcasts_active", "1 while this instance sends a broadcast", registry=REGISTRY
+)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from aiogram import Router
 
+from bot.alerts import announce
+from bot.alerts import member as alerts
+from bot.baddates import moderation, report
 from bot.core import errors, fallback, language, privacy, start
 from bot.desk import handlers as desk
 from bot.directory import countries
@@ -20,10 +23,14 @@ def routers() -> list[Router]:
         # Feature routers go here, before the core commands and the catch-all.
         safety.router,  # first: /exit and "Clear this chat" work in any conversation state
         binding.router,  # /bind, /unbind: before the group side, which swallows group chatter
+        moderation.router,  # report cards; passes replies not about a report on to staff
+        announce.router,  # /announce and a broadcast's Stop button, in groups: the same reason
         desk.router,  # /saved, /use, /stats, Transfer: before staff, which relays every reply
         media.router,  # photos and voice notes in a request: before the text-only handlers
         staff.router,  # staff groups only: cards, claims, replies to cards
+        report.router,  # the bad-date form: its writing steps before /ask's relay offers
         member.router,  # /ask, /requests; early so its text steps win over other features
+        alerts.router,  # /alerts: its areas step waits for typed text too
         countries.router,  # the shared country picker (services, network, ask)
         services.router,
         law.router,  # /law, /now and the law card

@@ -58,6 +58,19 @@ class OutboxKind(StrEnum):
     UNDELIVERED = "undelivered"  # a staff reply Telegram refused to pass to the member (L5)
     TRANSFERRED = "transferred"  # the member told which network now has their request
     MEDIA = "media"  # a photo or voice note, copied from the chat it was sent in (issue 15)
+    # -- bad-date reports (issue 16, migration 0013): rows with `report_id` --
+    REPORT = "report"  # the moderation card in the network's group
+    REPORT_EDIT = "report_edit"  # the card brought up to date (withdrawn by the member)
+    REPORT_NOTE = "report_note"  # the member is told the outcome
+
+
+class BadDateState(StrEnum):
+    QUEUED = "queued"  # stored, its card not yet posted
+    WAITING = "waiting"  # no group bound for its network, nor a fallback
+    DELIVERED = "delivered"  # the card is in the group, waiting for a decision
+    APPROVED = "approved"  # an alert went out (alerts-a's broadcast)
+    REJECTED = "rejected"
+    DELETED = "deleted"  # withdrawn and erased by the member (or /forget)
 
 
 class Destination(StrEnum):
@@ -308,6 +321,10 @@ class OutboxMessage(Base):
     relay_id: Mapped[int | None] = mapped_column(
         ForeignKey("referral_relays.id", ondelete="CASCADE")
     )
+    # A bad-date report's card, its edits and the member's note (migration 0013).
+    report_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bad_date_reports.id", ondelete="CASCADE"), index=True
+    )
     destination: Mapped[Destination] = mapped_column(StrEnumColumn(Destination, 12))
     kind: Mapped[OutboxKind] = mapped_column(StrEnumColumn(OutboxKind, 12))
     # Only for admin alerts: members' chats are looked up at send time, never copied here.
@@ -429,3 +446,185 @@ class Transfer(Base):
     escalated_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+# -- Alerts and news (issue 16, migration 0012): subscriptions, alerts, broadcasts ------------
+
+
+class SubscriptionKind(StrEnum):
+    ALERTS = "alerts"  # approved bad-date alerts for a country (and areas)
+    NEWS = "news"  # networks' announcements (/announce)
+
+
+class BroadcastKind(StrEnum):
+    ALERT = "alert"
+    NEWS = "news"
+
+
+class BroadcastState(StrEnum):
+    PLANNING = "planning"  # recorded; the worker has not listed its recipients yet
+    RUNNING = "running"
+    STOPPED = "stopped"  # staff pressed Stop: recipients not reached are left out
+    DONE = "done"
+    EXPIRED = "expired"  # past its retention: messages deleted where Telegram allows
+
+
+class RecipientState(StrEnum):
+    PENDING = "pending"
+    # Marked (and committed) just before the send: still set after a crash, the message may
+    # have arrived, so the next attempt is flagged as a repeat (R6, R35).
+    IN_FLIGHT = "in_flight"
+    SENT = "sent"
+    FAILED = "failed"  # refused for good (a bad request) or too many failures
+    UNREACHABLE = "unreachable"  # 403: the member blocked the bot
+    SKIPPED = "skipped"  # the broadcast was stopped first
+
+
+class Subscription(Base):
+    """A member's wish to receive alerts for a country (and areas), or news.
+
+    Keyed by the member's internal id; the country and areas are sealed (aad: `ref`), so a copy
+    of the database without the master key does not say where a member works.
+    """
+
+    __tablename__ = "subscriptions"
+    # One of each kind per member: choosing another country replaces the first.
+    __table_args__ = (UniqueConstraint("member_id", "kind", name="uq_subscriptions"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(16), unique=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[SubscriptionKind] = mapped_column(StrEnumColumn(SubscriptionKind, 8))
+    # ISO 3166-1 alpha-2 (None for news: every country of the member's networks).
+    country_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    country = SealedText[str | None]("country_sealed", "subscription-country", "ref")
+    # A JSON list of the areas the member named (empty: the whole country).
+    areas_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    areas = SealedText[str | None]("areas_sealed", "subscription-areas", "ref", width=256)
+    created_on: Mapped[dt.date] = mapped_column(Date, default=today)
+    # A 403 from the member's chat: no more sends until they subscribe again (R9).
+    unreachable_on: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Alert(Base):
+    """A bad-date alert as staff approved it. The text is sealed; nothing names the reporter."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    network_id: Mapped[str] = mapped_column(String(32))
+    country: Mapped[str] = mapped_column(String(2))
+    # JSON list of areas (empty: the whole country), and the text, sealed.
+    areas_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    areas = SealedText[str]("areas_sealed", "alert-areas", "code", width=256)
+    text_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    text = SealedText[str]("text_sealed", "alert-text", "code", width=256)
+    language: Mapped[str] = mapped_column(String(8))
+    # The keyed hash of the staff member who approved it (never their Telegram id).
+    approved_by_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # One alert per report, however often Approve is pressed.
+    source_report_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    # Deleted ALERT_RETENTION_DAYS after this (bot/safety/retention.py).
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Broadcast(Base):
+    """One durable sending job: an alert to its subscribers, or a network's news."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (Index("ix_broadcasts_state", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    kind: Mapped[BroadcastKind] = mapped_column(StrEnumColumn(BroadcastKind, 8))
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), unique=True
+    )
+    network_id: Mapped[str] = mapped_column(String(32))
+    # News: who gets it, as JSON ({"country": "KE"} / {"language": "fr"} / {}: the network's
+    # countries); its text, sealed. Alerts read theirs from the alert.
+    audience: Mapped[str] = mapped_column(String(64), default="{}")
+    text_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    text = SealedText[str | None]("text_sealed", "broadcast-text", "code", width=256)
+    language: Mapped[str | None] = mapped_column(String(8))
+    state: Mapped[BroadcastState] = mapped_column(
+        StrEnumColumn(BroadcastState, 10), default=BroadcastState.PLANNING
+    )
+    # The staff group's progress message ("1,234 / 5,000 · 0 failed"), its chat sealed.
+    progress_chat_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    progress_chat_id = SealedInt[int | None]("progress_chat_sealed", "broadcast-chat", "code")
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class BroadcastRecipient(Base):
+    """One member's progress in one broadcast: at most one row each, so at most one send."""
+
+    __tablename__ = "broadcast_recipients"
+    __table_args__ = (
+        UniqueConstraint("broadcast_id", "member_id", name="uq_broadcast_recipients"),
+        Index("ix_broadcast_recipients_due", "broadcast_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[RecipientState] = mapped_column(
+        StrEnumColumn(RecipientState, 12), default=RecipientState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The message in the member's chat, deleted when the alert expires (if Telegram allows).
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+# -- Bad-date reports (issue 16, migration 0013) ------------------------------------------------
+
+
+class BadDateReport(Base):
+    """A member's report of a dangerous client, moderated by a network before any alert.
+
+    `body` (area, when, what happened, the description, whether they want support) is sealed
+    with the member's own key, like a referral's; country and network are sealed too (H1). The
+    staff's rewritten alert text is sealed with the same key. Who decided is never stored: the
+    group sees it on the card.
+    """
+
+    __tablename__ = "bad_date_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(12), unique=True)
+    # SET NULL: after /forget the row is a tombstone the group still sees withdrawn.
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    country_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    country = SealedText[str]("country_sealed", "report-country", "code")
+    network_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    network_id = SealedText[str]("network_sealed", "report-network", "code")
+    # The network whose group got the card (the fallback when the network had none).
+    group_network_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    group_network_id = SealedText[str | None]("group_network_sealed", "report-group", "code")
+    language: Mapped[str] = mapped_column(String(8))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    alert_text: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[BadDateState] = mapped_column(
+        StrEnumColumn(BadDateState, 10), default=BadDateState.QUEUED, index=True
+    )
+    # The consent tap's update: a replayed update finds its report instead of making another.
+    source_update_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    # What publish_alert returned.
+    alert_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

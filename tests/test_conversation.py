@@ -196,6 +196,48 @@ async def test_tour_2_unprompted_messages_say_nothing_on_a_lock_screen(
         assert lock_screen_problems(app, text) == [], text
 
 
+@pytest.mark.settings(flood_limit=0)
+async def test_tour_2_alerts_and_news_say_nothing_on_a_lock_screen(
+    chat: Chat, app: App, bot: Bot, telegram: FakeTelegram
+) -> None:
+    """Alerts and news (issue 16), in every language, plain and discreet: the first two lines
+    name no network and hold no sensitive word, whatever the approved text says."""
+    from bot.alerts.service import publish_news
+    from storage.models import SubscriptionKind
+    from tests.alerts_kit import approve, broadcaster, subscribers
+
+    members: list[int] = []
+    for lang in ("en", "fr", "es", "ru", "zh", "ar"):
+        members += await subscribers(app, 1, language=lang)
+        members += await subscribers(app, 1, language=lang, kind=SubscriptionKind.NEWS)
+    await chat.say("/discreet")
+    await chat.say("/alerts")
+    await chat.tap("Get alerts")
+    if any("remember" in r for r in await chat.say("Kenya")):
+        await chat.tap("No, just this time")
+    members.append(chat.chat_id)
+    await approve(app, text="Sex workers: a client refused a condom near the brothel (ASWA).")
+    async with app.sessions.begin() as session:
+        await publish_news(
+            session,
+            network_id="aswa",
+            text="African Sex Workers Alliance (ASWA) news for sex workers.",
+            language="en",
+            audience={},
+        )
+    before = len(telegram.events)
+    await broadcaster(app, bot).drain()
+    sent = [
+        e.message["html"]
+        for e in telegram.events[before:]
+        if e.kind == "sent" and e.chat_id in members and e.message is not None
+    ]
+    assert len(sent) == 13
+    assert any(t.startswith("Update\n\n") for t in sent)  # the discreet member's line
+    for text in sent:
+        assert lock_screen_problems(app, text) == [], text
+
+
 async def test_tour_3_over_long_echo_keeps_the_discreet_line(
     chat: Chat, telegram: FakeTelegram
 ) -> None:

@@ -181,6 +181,8 @@ async def check_retention(app: App) -> None:
         "referrals": 1,
         "relay_texts": 1,
         "orphan_keys": 1,
+        "bad_date_reports": 0,
+        "alerts": 0,
     }
     # A second pass finds nothing more.
     again = await purge(app, NOW)

@@ -85,6 +85,8 @@ class FakeTelegram:
         self.confirmed_offset = 0
         self.unconfirmed: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
+        # Group admins as Telegram reports them (getChatMember): chat id -> user ids.
+        self.admins: dict[int, set[int]] = {}
         self.changed = asyncio.Event()
         self.closing = asyncio.Event()
         # Telegram's limit in a group: `group_limit` messages per `group_window` seconds, and a
@@ -417,6 +419,29 @@ class FakeTelegram:
             self.messages.pop((chat_id, message_id), None)
         self.events.append(Event("deleted", chat_id, text=",".join(map(str, ids))))
         return True
+
+    async def api_getchatmember(self, params: Params) -> Any:
+        chat_id, user_id = int(params["chat_id"]), int(params["user_id"])
+        user = {"id": user_id, "is_bot": False, "first_name": "Member"}
+        if user_id in self.admins.get(chat_id, set()):
+            return {
+                "status": "administrator",
+                "user": user,
+                "can_be_edited": False,
+                "is_anonymous": False,
+                "can_manage_chat": True,
+                "can_delete_messages": True,
+                "can_manage_video_chats": False,
+                "can_restrict_members": False,
+                "can_promote_members": False,
+                "can_change_info": False,
+                "can_invite_users": True,
+                "can_post_stories": False,
+                "can_edit_stories": False,
+                "can_delete_stories": False,
+                "can_send_welcome_messages": False,
+            }
+        return {"status": "member", "user": user}
 
     async def api_answercallbackquery(self, params: Params) -> Any:
         text = str(params.get("text") or "")

@@ -193,6 +193,7 @@ async def show_after_violence(
     else:
         kb.button(text="🧭 " + _("Find a service"), callback_data=Menu(section="services"))
     kb.button(text="✉️ " + _("Ask a network"), callback_data=Menu(section="ask"))
+    kb.button(text="📝 " + _("Report a bad date"), callback_data=Menu(section="report"))
     kb.adjust(1)
     kb.row(menu_button())
     await show(query, after_violence_text(directory, current_language()), kb.as_markup())
@@ -203,6 +204,7 @@ async def cmd_after_violence(message: Message, directory: Directory) -> None:
     kb = InlineKeyboardBuilder()
     kb.button(text="🧭 " + _("Find a service"), callback_data=Menu(section="services"))
     kb.button(text="✉️ " + _("Ask a network"), callback_data=Menu(section="ask"))
+    kb.button(text="📝 " + _("Report a bad date"), callback_data=Menu(section="report"))
     kb.adjust(1)
     kb.row(menu_button())
     text = after_violence_text(directory, current_language())

@@ -50,6 +50,7 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
+from bot.baddates import delivery as reports
 from bot.config import Settings
 from bot.directory.model import GLOBAL
 from bot.metrics import DELIVERIES
@@ -354,6 +355,10 @@ class Delivery:
             if row.relay_id is not None:
                 # Delivered: the relayed text (or where a photo was) is not kept (issue 6, 15).
                 await ReferralRepo(session).drop_relay_text(row.relay_id)
+            if row.report_id is not None and await reports.sent(
+                session, row, plan.group_network, now
+            ):
+                self.bell.ring()
             if row.kind != OutboxKind.CARD or row.referral_id is None:
                 return
             referral = await session.get(Referral, row.referral_id)

@@ -21,6 +21,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
+from bot.baddates import delivery as reports
 from bot.desk.service import card_history
 from bot.directory.model import GLOBAL
 from bot.i18n import _
@@ -127,6 +128,8 @@ async def plan(
     if row.destination == Destination.ADMIN:
         with i18n.context(), i18n.use_locale(staff_language):
             return await plan_alert(Job(app, session, row, now, staff_language))
+    if row.report_id is not None:
+        return await plan_report(app, i18n, session, row)
     referral = (
         await session.get(Referral, row.referral_id) if row.referral_id is not None else None
     )
@@ -166,6 +169,27 @@ async def plan(
         view = card_view(app.directory, referral, member, body, lang, history=history)
         job = Job(app, session, row, now, lang, referral, member, sealer, body, view)
         return await planner(job)
+
+
+async def plan_report(
+    app: App, i18n: I18n, session: AsyncSession, row: OutboxMessage
+) -> Plan | None:
+    """A bad-date report's card, card edit or member note (bot/baddates/delivery.py)."""
+    row.repeat = row.repeat or (row.in_flight and row.kind != OutboxKind.REPORT_EDIT)
+    out = await reports.plan(session, app, i18n, row)
+    if out is None:
+        return None
+    return Plan(
+        row.id,
+        row.kind,
+        row.destination,
+        out.chat_id,
+        out.text,
+        out.markup,
+        edit_message_id=out.edit_message_id,
+        protect=out.protect,
+        group_network=out.group_network,
+    )
 
 
 # -- where a group message goes ------------------------------------------------------------------

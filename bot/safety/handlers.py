@@ -20,6 +20,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.baddates.callbacks import MyReport
 from bot.config import Settings
 from bot.directory.law import Law
 from bot.directory.model import Directory
@@ -629,6 +630,19 @@ async def guard_requests_command(
     if await pin_gate(
         message, member, session, safety, state, RequestAction(op=RequestOp.LIST).pack()
     ):
+        raise SkipHandler
+
+
+@router.callback_query(MyReport.filter())
+async def guard_reports(
+    query: CallbackQuery,
+    member: Member | None,
+    session: AsyncSession,
+    safety: Safety,
+    state: FSMContext,
+) -> None:
+    """ "My reports" (bot/baddates/report.py) shows what happened to the member: the same PIN."""
+    if await pin_gate(query, member, session, safety, state, query.data or ""):
         raise SkipHandler
 
 

@@ -18,12 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.db import checkpoint
 from storage.models import OutboxState, ReferralState, utcnow
 from storage.repositories import (
+    BadDateRepo,
+    BroadcastRepo,
     InboxRepo,
     LeaseRepo,
     MemberRepo,
     OutboxRepo,
     ReferralRepo,
     SafetyRepo,
+    SubscriptionRepo,
 )
 
 if TYPE_CHECKING:
@@ -47,10 +50,14 @@ async def forget_member(
     are told "withdrawn by the member"; destroying the data key shreds every text sealed
     with it, including copies in backups of the main database (see storage/keystore.py).
     """
+    from bot.baddates.service import BadDates
     from bot.referrals.service import Referrals, ring_after_commit
 
     safety = app.safety
     await safety.clear_chat(bot, session, member.id, chat_id)
+    # Their bad-date reports: erased, and cards still waiting for a decision say so.
+    if await BadDates(session, app).forget_member(member.id):
+        ring_after_commit(session, app)
     # Withdraws and erases their referrals (networks are told), and destroys their data key.
     if await Referrals(session, app).forget_member(member.id):
         ring_after_commit(session, app)
@@ -61,6 +68,8 @@ async def forget_member(
     repo = SafetyRepo(session)
     await repo.drop_sightings(member.id)
     await repo.drop_settings(member.id)
+    # Alerts and news: what they asked for, and their place in broadcasts (issue 16).
+    await SubscriptionRepo(session).forget_member(member.id)
     await MemberRepo(session).delete(member)
     safety.forget(chat_id)
 
@@ -116,9 +125,13 @@ async def purge(app: App, now: dt.datetime | None = None) -> dict[str, int]:
         counts["referrals"] = await referrals.purge_closed(
             TERMINAL_STATES, now - dt.timedelta(days=app.settings.retention_days)
         )
+        counts["bad_date_reports"] = await BadDateRepo(session).purge_closed(
+            now - dt.timedelta(days=app.settings.retention_days)
+        )
         counts["relay_texts"] = await referrals.drop_delivered_relay_texts(
             (OutboxState.SENT, OutboxState.DEAD, OutboxState.CANCELLED)
         )
+        counts["alerts"] = await expire_broadcasts(app, session, now)
         known = await MemberRepo(session).all_ids()
     if app.settings.is_sqlite:
         async with app.sessions() as session:
@@ -130,6 +143,21 @@ async def purge(app: App, now: dt.datetime | None = None) -> dict[str, int]:
                 await app.keystore.destroy(member_id)
                 counts["orphan_keys"] += 1
     return counts
+
+
+async def expire_broadcasts(app: App, session: AsyncSession, now: dt.datetime) -> int:
+    """Alerts past ALERT_RETENTION_DAYS and news past RETENTION_DAYS: rows deleted (the
+    broadcast worker first deletes the messages still young enough to delete in chats)."""
+    repo = BroadcastRepo(session)
+    settings = app.settings
+    expired = await repo.expired(
+        now - dt.timedelta(days=settings.alert_retention_days),
+        now - dt.timedelta(days=settings.retention_days),
+    )
+    for broadcast in expired:
+        await repo.drop(broadcast)
+    await repo.drop_old_alerts(now - dt.timedelta(days=settings.alert_retention_days))
+    return len(expired)
 
 
 async def purge_if_due(

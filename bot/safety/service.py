@@ -82,6 +82,9 @@ class Prefs:
 # The private chat whose update is being handled: messages to it answer the member's own action;
 # anything else sent to a member (a relayed reply, a reminder) arrives unprompted.
 _scope: ContextVar[int | None] = ContextVar("safety_scope", default=None)
+# Set by a sender that stores the ids in its own next transaction (`Safety.flush`), such as the
+# broadcast worker: no flush task per message competing with it for the database.
+own_flush: ContextVar[bool] = ContextVar("safety_own_flush", default=False)
 
 
 class Safety:
@@ -361,7 +364,7 @@ class SafetyRequests(BaseRequestMiddleware):
             elif isinstance(item, MessageId):
                 self.safety.note(chat_id, item.message_id, outgoing=True)
                 noted = True
-        if noted and _scope.get() is None:
+        if noted and _scope.get() is None and not own_flush.get():
             # Sent outside an update (the delivery worker, a reminder): store it from a task.
             self.safety.flush_soon()
 

@@ -28,6 +28,7 @@ def commands() -> list[BotCommand]:
         BotCommand(command="now", description=_("Hurt or in danger? What to do now")),
         BotCommand(command="ask", description=_("Send a private request to a network")),
         BotCommand(command="requests", description=_("Your requests and their answers")),
+        BotCommand(command="alerts", description=_("Safety alerts and news you ask for")),
         BotCommand(command="language", description=_("Change the language")),
         BotCommand(command="privacy", description=_("What the bot stores; delete it")),
         BotCommand(command="discreet", description=_("Discreet mode: neutral, quiet messages")),

@@ -32,6 +32,7 @@ from bot.telegram.guard import ConnectionGuard, FailureThrottle, start_site
 from bot.telegram.intake import Intake, parse_body
 from storage import db
 from storage.models import utcnow
+from storage.repositories.alerts import BroadcastRepo
 from storage.repositories.inbox import InboxRepo
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,12 @@ class WebhookServer:
         now = utcnow()
         async with self.app.sessions() as session:
             queue = InboxRepo(session)
-            readings = {"inbox": await queue.backlog(), "outbox": await queue.outbox_backlog()}
+            readings = {
+                "inbox": await queue.backlog(),
+                "outbox": await queue.outbox_backlog(),
+                # Members still to reach in running broadcasts (issue 16).
+                "broadcast": await BroadcastRepo(session).backlog(),
+            }
         return {
             name: (count, (now - oldest).total_seconds() if oldest else 0.0)
             for name, (count, oldest) in readings.items()

@@ -13,7 +13,7 @@ from bot.i18n import LANGUAGES, _, language_name
 
 
 class Menu(CallbackData, prefix="m"):
-    """A main-menu section: guides, services, ask, language, privacy or home."""
+    """A main-menu section: guides, services, ask, report, language, privacy or home."""
 
     section: str
 
@@ -41,9 +41,10 @@ def _main_menu() -> InlineKeyboardMarkup:
     kb.button(text="📚 " + _("Guides"), callback_data=Menu(section="guides"))
     kb.button(text="🧭 " + _("Services"), callback_data=Menu(section="services"))
     kb.button(text="✉️ " + _("Ask a network"), callback_data=Menu(section="ask"))
+    kb.button(text="📝 " + _("Report a bad date"), callback_data=Menu(section="report"))
     kb.button(text="🌐 " + _("Language"), callback_data=Menu(section="language"))
     kb.button(text="🔒 " + _("Privacy"), callback_data=Menu(section="privacy"))
-    kb.adjust(2, 1, 2)
+    kb.adjust(2, 2, 2)
     return kb.as_markup()
 
 

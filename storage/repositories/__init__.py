@@ -3,6 +3,8 @@
 One module per aggregate; import them from here.
 """
 
+from storage.repositories.alerts import BroadcastRepo, SubscriptionRepo
+from storage.repositories.baddates import REPORT_PREFIX, BadDateRepo
 from storage.repositories.desk import DeskRepo
 from storage.repositories.inbox import InboxRepo
 from storage.repositories.keys import KeyRepo
@@ -20,6 +22,9 @@ from storage.repositories.safety import SafetyRepo
 __all__ = [
     "PSEUDONYM_ALPHABET",
     "REFERRAL_PREFIX",
+    "REPORT_PREFIX",
+    "BadDateRepo",
+    "BroadcastRepo",
     "DeskRepo",
     "GroupRepo",
     "InboxRepo",
@@ -29,6 +34,7 @@ __all__ = [
     "OutboxRepo",
     "ReferralRepo",
     "SafetyRepo",
+    "SubscriptionRepo",
     "new_public_id",
     "new_referral_code",
 ]

@@ -40,3 +40,7 @@ class LeaseRepo:
 
     async def release(self, name: str, holder: str) -> None:
         await self.session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
+
+    async def drop(self, name: str) -> None:
+        """Whoever holds it: only for a process that knows it is the only one."""
+        await self.session.execute(delete(Lease).where(Lease.name == name))
