@@ -269,6 +269,26 @@ async def test_tour_8_public_descriptions_follow_a_neutral_org_name(app: App) ->
                 assert lock_screen_problems(app, text.replace("\n", " ")) == [], (lang, text)
 
 
+async def test_tour_2_status_notices_keep_the_network_off_the_lock_screen(app: App) -> None:
+    """"Closed by", "now with" and relayed replies: the network's name starts at line 3 at the
+    earliest, in every language (the closed notice once put it on line 2)."""
+    from bot.dispatcher import build_i18n
+    from bot.referrals.texts import closed_text, relay_to_member_text, transferred_text
+
+    i18n = build_i18n(app)
+    network = "African Sex Workers Alliance"
+    for lang in ("en", "fr", "es", "ru", "zh", "ar"):
+        with i18n.context(), i18n.use_locale(lang):
+            for text in (
+                closed_text(network, "R-ABCDE"),
+                transferred_text(network, "R-ABCDE"),
+                relay_to_member_text(network, "R-ABCDE", "Hello", repeat=False),
+            ):
+                head = "\n".join(text.split("\n")[:2])
+                assert "Alliance" not in head, (lang, text)
+                assert lock_screen_problems(app, text) == [], (lang, text)
+
+
 async def test_tour_10_forget_ends_discreet_mode_at_once(chat: Chat) -> None:
     """After /forget, the next screen has no discreet line (no 10-second leftover)."""
     await chat.say("/discreet")

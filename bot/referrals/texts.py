@@ -279,8 +279,9 @@ def relay_deleted_text(code: str) -> str:
 
 
 def closed_text(network: str, code: str) -> str:
+    # The blank line keeps the network's name off the lock screen (line 3 at the earliest).
     return (
-        "\n".join(neutral_head(code))
+        "\n".join([*neutral_head(code), ""])
         + "✅ "
         + _(
             "Your request {code} was closed by {network}. You can send a new request at any "
