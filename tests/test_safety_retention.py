@@ -181,6 +181,7 @@ async def check_retention(app: App) -> None:
         "referrals": 1,
         "relay_texts": 1,
         "orphan_keys": 1,
+        "alerts": 0,  # expired alerts and news (issue 16): none here
     }
     # A second pass finds nothing more.
     again = await purge(app, NOW)
