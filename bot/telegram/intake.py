@@ -167,6 +167,7 @@ class Intake:
         self.next_due: dt.datetime | None = None
         self.handled = 0
         self._stopping = False
+        self._adopted = False
 
     def chat_key(self, chat: int) -> int:
         """The chat's lane: the first 8 bytes of the same keyed hash that stands for a Telegram
@@ -233,6 +234,40 @@ class Intake:
             log.warning("an update could not be stored (%s); set aside", reason)
         return len(new)
 
+    async def adopt_orphans(self) -> int:
+        """Give a chat key to updates stored before there were keys (an upgrade through
+        migration 0007 with updates waiting), so their chats' lanes take them, in order; one
+        that cannot be opened is set aside. Once per intake, before anything is handled; a
+        second instance doing the same at the same moment writes the same keys."""
+        adopted = 0
+        while True:
+            async with turn(self.app.sessions), self.app.sessions.begin() as session:
+                queue = InboxRepo(session)
+                rows = await queue.orphans()
+                broken: list[tuple[int, str]] = []
+                for update_id, payload in rows:
+                    try:
+                        if payload is None:
+                            raise ValueError("no payload")
+                        data = json.loads(open_payload(self.app.sealer, update_id, payload))
+                        await queue.set_chat_key(update_id, self.chat_key(chat_of(data)))
+                        adopted += 1
+                    except Exception as exc:
+                        broken.append((update_id, type(exc).__name__))
+                for update_id, reason in broken:
+                    await queue.quarantine(update_id, reason, self.clock())
+                if broken:
+                    await self._tell_admins(session, self.clock())
+            for _uid, reason in broken:
+                metrics.UPDATES_QUARANTINED.inc()
+                log.warning("an update from before the upgrade was set aside (%s)", reason)
+            if len(rows) < 500:
+                break
+        if adopted:
+            log.info("%d updates from before the upgrade were given their chats", adopted)
+        self._adopted = True
+        return adopted
+
     # -- handling ------------------------------------------------------------------------------
     async def feed(self, update: Update) -> None:
         """Store and handle one update (the terminal chat and the tests use this)."""
@@ -242,6 +277,8 @@ class Intake:
     async def drain(self) -> int:
         """Handle whatever is due now, many chats at once, until nothing due is left."""
         before = self.handled
+        if not self._adopted:
+            await self.adopt_orphans()
         stop = asyncio.Event()
         renewer = asyncio.create_task(self._renew_forever(stop))
         try:
@@ -263,6 +300,8 @@ class Intake:
         try:
             while not stop.is_set():
                 try:
+                    if not self._adopted:
+                        await self.adopt_orphans()
                     await self._tick(stop)
                     delay = self.config.retry_base
                 except Exception as exc:
