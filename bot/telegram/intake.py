@@ -374,19 +374,18 @@ class Intake:
             self.lanes[key] = asyncio.create_task(self._lane(key, chat_rows, stop))
 
     async def _lane(self, key: int, rows: list[Pending], stop: asyncio.Event) -> None:
-        """One chat's updates, strictly in order, one at a time."""
+        """One chat's updates, strictly in order, one at a time. What the chat received since
+        its rows were read is taken up by the next tick, with every other chat's (issue 10:
+        not a query per lane)."""
         try:
-            while rows:
-                for row in rows:
-                    if stop.is_set() or self._stopping or not self._still_mine(key):
-                        return
-                    if row.next_attempt_at is not None and row.next_attempt_at > self.clock():
-                        self._due_at(row.next_attempt_at)
-                        return  # later updates of this chat wait behind it
-                    if not await self._handle(row):
-                        return
-                async with self.app.sessions() as session:
-                    rows = await InboxRepo(session).pending_of([key])
+            for row in rows:
+                if stop.is_set() or self._stopping or not self._still_mine(key):
+                    return
+                if row.next_attempt_at is not None and row.next_attempt_at > self.clock():
+                    self._due_at(row.next_attempt_at)
+                    return  # later updates of this chat wait behind it
+                if not await self._handle(row):
+                    return
         except Exception as exc:
             log.warning("a chat's lane stopped (%s); it is taken up again", type(exc).__name__)
         finally:
