@@ -47,7 +47,7 @@ from aiogram.types import Update
 
 from bot import metrics
 from bot.app import App
-from bot.middlewares.db import turn
+from bot.middlewares.db import turn, write_turn
 from bot.retry import error_kind, is_outage
 from storage.models import utcnow
 from storage.repositories import OutboxRepo
@@ -168,6 +168,8 @@ class Intake:
         self.handled = 0
         self._stopping = False
         self._adopted = False
+        self._arriving: list[tuple[Incoming, asyncio.Future[None]]] = []
+        self._storer: asyncio.Task[None] | None = None
 
     def chat_key(self, chat: int) -> int:
         """The chat's lane: the first 8 bytes of the same keyed hash that stands for a Telegram
@@ -184,9 +186,50 @@ class Intake:
     async def store_updates(self, items: Sequence[dict[str, Any]]) -> int:
         return await self.store_incoming([incoming(d) for d in items])
 
-    async def store_incoming(self, items: Sequence[Incoming]) -> int:
+    async def store_together(self, item: Incoming) -> None:
+        """The webhook's way in: updates posted while a store is under way (or waiting for
+        SQLite's write turn) share the next transaction, one commit for all (group commit).
+        Returns once this update is committed; raises as `store_incoming` does, and then
+        none of the group was stored."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._arriving.append((item, waiter))
+        if self._storer is None or self._storer.done():
+            self._storer = asyncio.create_task(self._store_arrivals())
+        await asyncio.shield(waiter)
+
+    async def _store_arrivals(self) -> None:
+        group: list[tuple[Incoming, asyncio.Future[None]]] = []
+        try:
+            while self._arriving:
+                lock = write_turn(self.app.sessions)
+                if lock is not None:
+                    await lock.acquire()  # meanwhile more arrive and join this group
+                try:
+                    group, self._arriving = self._arriving, []
+                    try:
+                        await self.store_incoming([item for item, _ in group], held=True)
+                    except Exception as exc:
+                        for _, waiter in group:
+                            if not waiter.done():
+                                waiter.set_exception(exc)
+                    else:
+                        for _, waiter in group:
+                            if not waiter.done():
+                                waiter.set_result(None)
+                    group = []
+                finally:
+                    if lock is not None:
+                        lock.release()
+        finally:
+            for _, waiter in group + self._arriving:
+                if not waiter.done():
+                    waiter.set_exception(RuntimeError("the intake stopped storing"))
+            self._arriving = []
+
+    async def store_incoming(self, items: Sequence[Incoming], held: bool = False) -> int:
         """Commit a batch in one transaction; returns how many were new. Raises when the
-        database is away (then nothing was stored and nothing may be acknowledged)."""
+        database is away (then nothing was stored and nothing may be acknowledged). `held`:
+        the caller holds SQLite's write turn."""
         now = self.clock()
         good: list[tuple[NewUpdate, Incoming]] = []
         bad: list[tuple[Incoming, str]] = []
@@ -199,7 +242,7 @@ class Intake:
             else:
                 bad.append((item, "update_id out of range"))
         try:
-            new = await self._store([row for row, _ in good], bad, now)
+            new = await self._store([row for row, _ in good], bad, now, held)
         except Exception as exc:
             if is_outage(exc) or not good:
                 raise
@@ -207,20 +250,25 @@ class Intake:
             new, refused = 0, list(bad)
             for row, item in good:
                 try:
-                    new += await self._store([row], [], now)
+                    new += await self._store([row], [], now, held)
                 except Exception as one:
                     if is_outage(one):
                         raise
                     refused.append((item, type(one).__name__))
             if refused:
-                await self._store([], refused, now)
+                await self._store([], refused, now, held)
         metrics.UPDATES_RECEIVED.inc(new)
         return new
 
     async def _store(
-        self, rows: list[NewUpdate], bad: list[tuple[Incoming, str]], now: dt.datetime
+        self,
+        rows: list[NewUpdate],
+        bad: list[tuple[Incoming, str]],
+        now: dt.datetime,
+        held: bool = False,
     ) -> int:
-        async with turn(self.app.sessions), self.app.sessions.begin() as session:
+        hold = contextlib.nullcontext() if held else turn(self.app.sessions)
+        async with hold, self.app.sessions.begin() as session:
             queue = InboxRepo(session)
             new = await queue.add_new(rows, now)
             for item, reason in bad:
