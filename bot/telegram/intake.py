@@ -192,6 +192,8 @@ class Intake:
         Returns once this update is committed; raises as `store_incoming` does, and then
         none of the group was stored."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Read even when the POST went away meanwhile, so an outage is not logged as unread.
+        waiter.add_done_callback(lambda done: done.cancelled() or done.exception())
         self._arriving.append((item, waiter))
         if self._storer is None or self._storer.done():
             self._storer = asyncio.create_task(self._store_arrivals())
