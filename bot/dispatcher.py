@@ -16,6 +16,7 @@ from bot.middlewares.member import MemberMiddleware
 from bot.middlewares.throttle import MemoryCounter, RedisCounter, Throttle
 from bot.routers import routers
 from bot.safety.service import SafetyUpdates
+from bot.telegram.filters import inline_sync_filters
 
 FSM_TTL = 24 * 3600
 
@@ -74,4 +75,5 @@ def build_dispatcher(
             observer.outer_middleware(throttle)
     guides.setup(dp)  # leaving the Guides section ends its text search, whoever handles it
     dp.include_routers(*routers())
+    inline_sync_filters(dp)  # not one thread hand-over per magic filter (issue 10)
     return dp

@@ -58,6 +58,14 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             private_file(Path(path))
+        if "+aiosqlite" in url.split(":", 1)[0]:
+            # One thread hop per statement instead of four (storage/sqlite_driver.py).
+            from storage.sqlite_driver import connect
+
+            kwargs["connect_args"] = {
+                "async_creator_fn": connect,
+                **kwargs.get("connect_args", {}),
+            }
         engine = create_async_engine(url, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")

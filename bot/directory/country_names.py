@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from pypinyin import Style, lazy_pinyin
 
 from bot.config import PROJECT_ROOT
 
@@ -33,6 +32,10 @@ def fold(text: str) -> str:
 def sort_key(name: str, lang: str) -> tuple[str, str]:
     """The key a country list in `lang` is sorted by (the name itself breaks ties)."""
     if lang.split("-")[0].split("_")[0] == "zh":
+        # Imported here: its dictionaries take ~55 MB and seconds to load, only ever needed
+        # once someone opens a country list in Chinese (issue 10: idle memory, start-up).
+        from pypinyin import Style, lazy_pinyin
+
         # Tone numbers after each syllable ("zhong1"), so syllables compare before tones.
         return " ".join(lazy_pinyin(name, style=Style.TONE3, errors="default")), name
     return fold(name), name

@@ -70,6 +70,8 @@ DELETE_BATCH = 100
 PREFS_TTL = 10.0
 MAX_CACHED = 10_000
 MAX_PENDING = 10_000
+# Message ids older than the window are deleted this often while members are active.
+PURGE_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class Safety:
         self._flusher: asyncio.Task[None] | None = None
         self._checkpoint: asyncio.Task[None] | None = None
         self._vanishing: set[asyncio.Task[None]] = set()
+        self._purge_after = 0.0
         self.i18n = I18n(
             path=app.settings.locales_dir, default_locale=app.settings.default_language
         )
@@ -127,13 +130,14 @@ class Safety:
         if not batch:
             return
         repo = SafetyRepo(session)
-        members = await repo.member_ids(sorted({chat for chat, *_ in batch}))
-        rows = [(members[c], m, o, at) for c, m, o, at in batch if c in members]
-        if rows:
-            await repo.add_sightings(rows)
-            # Active members' old ids go at once; the daily job catches the rest.
-            for member_id in {r[0] for r in rows}:
-                await repo.purge_sightings(self.clock() - WINDOW, member_id)
+        # One statement, whoever the chats are (issue 10: it was a lookup, an insert per id
+        # and a delete per member, for every update).
+        await repo.add_sightings_of_chats(batch)
+        # Ids past the window go within a minute (the daily job catches the rest on its own).
+        now = time.monotonic()
+        if now >= self._purge_after:
+            self._purge_after = now + PURGE_EVERY
+            await repo.purge_sightings(self.clock() - WINDOW)
 
     async def flush_now(self) -> None:
         batch, self.pending = self.pending, []

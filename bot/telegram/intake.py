@@ -47,7 +47,7 @@ from aiogram.types import Update
 
 from bot import metrics
 from bot.app import App
-from bot.middlewares.db import turn
+from bot.middlewares.db import turn, write_turn
 from bot.retry import error_kind, is_outage
 from storage.models import utcnow
 from storage.repositories import OutboxRepo
@@ -167,6 +167,9 @@ class Intake:
         self.next_due: dt.datetime | None = None
         self.handled = 0
         self._stopping = False
+        self._adopted = False
+        self._arriving: list[tuple[Incoming, asyncio.Future[None]]] = []
+        self._storer: asyncio.Task[None] | None = None
 
     def chat_key(self, chat: int) -> int:
         """The chat's lane: the first 8 bytes of the same keyed hash that stands for a Telegram
@@ -183,9 +186,52 @@ class Intake:
     async def store_updates(self, items: Sequence[dict[str, Any]]) -> int:
         return await self.store_incoming([incoming(d) for d in items])
 
-    async def store_incoming(self, items: Sequence[Incoming]) -> int:
+    async def store_together(self, item: Incoming) -> None:
+        """The webhook's way in: updates posted while a store is under way (or waiting for
+        SQLite's write turn) share the next transaction, one commit for all (group commit).
+        Returns once this update is committed; raises as `store_incoming` does, and then
+        none of the group was stored."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Read even when the POST went away meanwhile, so an outage is not logged as unread.
+        waiter.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._arriving.append((item, waiter))
+        if self._storer is None or self._storer.done():
+            self._storer = asyncio.create_task(self._store_arrivals())
+        await asyncio.shield(waiter)
+
+    async def _store_arrivals(self) -> None:
+        group: list[tuple[Incoming, asyncio.Future[None]]] = []
+        try:
+            while self._arriving:
+                lock = write_turn(self.app.sessions)
+                if lock is not None:
+                    await lock.acquire()  # meanwhile more arrive and join this group
+                try:
+                    group, self._arriving = self._arriving, []
+                    try:
+                        await self.store_incoming([item for item, _ in group], held=True)
+                    except Exception as exc:
+                        for _, waiter in group:
+                            if not waiter.done():
+                                waiter.set_exception(exc)
+                    else:
+                        for _, waiter in group:
+                            if not waiter.done():
+                                waiter.set_result(None)
+                    group = []
+                finally:
+                    if lock is not None:
+                        lock.release()
+        finally:
+            for _, waiter in group + self._arriving:
+                if not waiter.done():
+                    waiter.set_exception(RuntimeError("the intake stopped storing"))
+            self._arriving = []
+
+    async def store_incoming(self, items: Sequence[Incoming], held: bool = False) -> int:
         """Commit a batch in one transaction; returns how many were new. Raises when the
-        database is away (then nothing was stored and nothing may be acknowledged)."""
+        database is away (then nothing was stored and nothing may be acknowledged). `held`:
+        the caller holds SQLite's write turn."""
         now = self.clock()
         good: list[tuple[NewUpdate, Incoming]] = []
         bad: list[tuple[Incoming, str]] = []
@@ -198,7 +244,7 @@ class Intake:
             else:
                 bad.append((item, "update_id out of range"))
         try:
-            new = await self._store([row for row, _ in good], bad, now)
+            new = await self._store([row for row, _ in good], bad, now, held)
         except Exception as exc:
             if is_outage(exc) or not good:
                 raise
@@ -206,20 +252,25 @@ class Intake:
             new, refused = 0, list(bad)
             for row, item in good:
                 try:
-                    new += await self._store([row], [], now)
+                    new += await self._store([row], [], now, held)
                 except Exception as one:
                     if is_outage(one):
                         raise
                     refused.append((item, type(one).__name__))
             if refused:
-                await self._store([], refused, now)
+                await self._store([], refused, now, held)
         metrics.UPDATES_RECEIVED.inc(new)
         return new
 
     async def _store(
-        self, rows: list[NewUpdate], bad: list[tuple[Incoming, str]], now: dt.datetime
+        self,
+        rows: list[NewUpdate],
+        bad: list[tuple[Incoming, str]],
+        now: dt.datetime,
+        held: bool = False,
     ) -> int:
-        async with turn(self.app.sessions), self.app.sessions.begin() as session:
+        hold = contextlib.nullcontext() if held else turn(self.app.sessions)
+        async with hold, self.app.sessions.begin() as session:
             queue = InboxRepo(session)
             new = await queue.add_new(rows, now)
             for item, reason in bad:
@@ -233,6 +284,40 @@ class Intake:
             log.warning("an update could not be stored (%s); set aside", reason)
         return len(new)
 
+    async def adopt_orphans(self) -> int:
+        """Give a chat key to updates stored before there were keys (an upgrade through
+        migration 0007 with updates waiting), so their chats' lanes take them, in order; one
+        that cannot be opened is set aside. Once per intake, before anything is handled; a
+        second instance doing the same at the same moment writes the same keys."""
+        adopted = 0
+        while True:
+            async with turn(self.app.sessions), self.app.sessions.begin() as session:
+                queue = InboxRepo(session)
+                rows = await queue.orphans()
+                broken: list[tuple[int, str]] = []
+                for update_id, payload in rows:
+                    try:
+                        if payload is None:
+                            raise ValueError("no payload")
+                        data = json.loads(open_payload(self.app.sealer, update_id, payload))
+                        await queue.set_chat_key(update_id, self.chat_key(chat_of(data)))
+                        adopted += 1
+                    except Exception as exc:
+                        broken.append((update_id, type(exc).__name__))
+                for update_id, reason in broken:
+                    await queue.quarantine(update_id, reason, self.clock())
+                if broken:
+                    await self._tell_admins(session, self.clock())
+            for _uid, reason in broken:
+                metrics.UPDATES_QUARANTINED.inc()
+                log.warning("an update from before the upgrade was set aside (%s)", reason)
+            if len(rows) < 500:
+                break
+        if adopted:
+            log.info("%d updates from before the upgrade were given their chats", adopted)
+        self._adopted = True
+        return adopted
+
     # -- handling ------------------------------------------------------------------------------
     async def feed(self, update: Update) -> None:
         """Store and handle one update (the terminal chat and the tests use this)."""
@@ -242,6 +327,8 @@ class Intake:
     async def drain(self) -> int:
         """Handle whatever is due now, many chats at once, until nothing due is left."""
         before = self.handled
+        if not self._adopted:
+            await self.adopt_orphans()
         stop = asyncio.Event()
         renewer = asyncio.create_task(self._renew_forever(stop))
         try:
@@ -263,6 +350,8 @@ class Intake:
         try:
             while not stop.is_set():
                 try:
+                    if not self._adopted:
+                        await self.adopt_orphans()
                     await self._tick(stop)
                     delay = self.config.retry_base
                 except Exception as exc:
@@ -335,19 +424,18 @@ class Intake:
             self.lanes[key] = asyncio.create_task(self._lane(key, chat_rows, stop))
 
     async def _lane(self, key: int, rows: list[Pending], stop: asyncio.Event) -> None:
-        """One chat's updates, strictly in order, one at a time."""
+        """One chat's updates, strictly in order, one at a time. What the chat received since
+        its rows were read is taken up by the next tick, with every other chat's (issue 10:
+        not a query per lane)."""
         try:
-            while rows:
-                for row in rows:
-                    if stop.is_set() or self._stopping or not self._still_mine(key):
-                        return
-                    if row.next_attempt_at is not None and row.next_attempt_at > self.clock():
-                        self._due_at(row.next_attempt_at)
-                        return  # later updates of this chat wait behind it
-                    if not await self._handle(row):
-                        return
-                async with self.app.sessions() as session:
-                    rows = await InboxRepo(session).pending_of([key])
+            for row in rows:
+                if stop.is_set() or self._stopping or not self._still_mine(key):
+                    return
+                if row.next_attempt_at is not None and row.next_attempt_at > self.clock():
+                    self._due_at(row.next_attempt_at)
+                    return  # later updates of this chat wait behind it
+                if not await self._handle(row):
+                    return
         except Exception as exc:
             log.warning("a chat's lane stopped (%s); it is taken up again", type(exc).__name__)
         finally:

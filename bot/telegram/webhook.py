@@ -83,7 +83,7 @@ class WebhookServer:
         except ValueError:
             return web.Response(status=400)
         try:
-            await self.intake.store_incoming([item])
+            await self.intake.store_together(item)  # with the POSTs arriving meanwhile
         except Exception as exc:
             # Not stored, so not acknowledged: Telegram will send it again.
             log.warning("inbox unavailable (%s); answering 503", type(exc).__name__)

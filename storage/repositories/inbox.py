@@ -119,6 +119,28 @@ class InboxRepo:
         self.session.add(QuarantinedUpdate(payload=sealed, reason=reason[:60], received_at=now))
         await self.session.flush()
 
+    async def orphans(self, limit: int = 500) -> list[tuple[int, bytes | None]]:
+        """Updates still waiting from before chats had keys (stored before migration 0007): no
+        chat key, so no lane would ever take them. (update_id, payload), oldest first."""
+        rows = await self.session.execute(
+            select(InboxUpdate.update_id, InboxUpdate.payload)
+            .where(
+                InboxUpdate.chat_key.is_(None),
+                InboxUpdate.handled_at.is_(None),
+                InboxUpdate.quarantined_at.is_(None),
+            )
+            .order_by(InboxUpdate.update_id)
+            .limit(limit)
+        )
+        return [(int(uid), payload) for uid, payload in rows]
+
+    async def set_chat_key(self, update_id: int, chat_key: int) -> None:
+        await self.session.execute(
+            update(InboxUpdate)
+            .where(InboxUpdate.update_id == update_id, InboxUpdate.chat_key.is_(None))
+            .values(chat_key=chat_key)
+        )
+
     # -- claiming chats -------------------------------------------------------------------------
     async def due_chats(
         self, now: dt.datetime, exclude: set[int], limit: int, scan: int = 500

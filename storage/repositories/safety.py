@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -64,6 +65,35 @@ class SafetyRepo:
             for m, i, o, at in rows
         )
         await self.session.flush()
+
+    async def add_sightings_of_chats(
+        self, rows: Sequence[tuple[int, int, bool, dt.datetime]]
+    ) -> None:
+        """(Telegram id, message id, outgoing, seen at) rows, in one statement: each is stored
+        under its member's internal id, found by the keyed hash in the same statement; the
+        rows of someone who is not (or no longer) a member store nothing."""
+        if not rows:
+            return
+        tag = identity_of(self.session).tag
+        table = cast(Table, MessageSighting.__table__)
+        members = cast(Table, Member.__table__)
+        chosen = select(
+            members.c.id,
+            bindparam("message_id", type_=table.c.message_id.type),
+            bindparam("outgoing", type_=table.c.outgoing.type),
+            bindparam("seen_at", type_=table.c.seen_at.type),
+        ).where(members.c.telegram_hash == bindparam("tag", type_=members.c.telegram_hash.type))
+        # Core, not the ORM: one executemany, no primary keys read back.
+        statement = insert(table).from_select(
+            ["member_id", "message_id", "outgoing", "seen_at"], chosen
+        )
+        await self.session.execute(
+            statement,
+            [
+                {"tag": tag(chat), "message_id": message, "outgoing": out, "seen_at": at}
+                for chat, message, out, at in rows
+            ],
+        )
 
     async def recent_message_ids(self, member_id: int, since: dt.datetime) -> list[int]:
         rows = await self.session.scalars(
