@@ -282,7 +282,9 @@ class Delivery:
         if row.destination == Destination.ADMIN:
             return self._plan_alert(row)
         referral = (
-            await session.get(Referral, row.referral_id) if row.referral_id is not None else None
+            await ReferralRepo(session).get(row.referral_id)
+            if row.referral_id is not None
+            else None
         )
         if referral is None:
             _finish(row, OutboxState.CANCELLED, "referral gone")
@@ -348,7 +350,10 @@ class Delivery:
         self, session: AsyncSession, referral: Referral
     ) -> tuple[int, str] | None:
         groups = GroupRepo(session)
-        for network_id in dict.fromkeys((referral.network_id, GLOBAL)):
+        # A tombstone has no network (it went with the member's key): only cards already
+        # posted are edited for it, and those need no routing.
+        asked = (referral.network_id,) if referral.network_id is not None else ()
+        for network_id in dict.fromkeys((*asked, GLOBAL)):
             chat = await groups.active_chat(network_id)
             if chat is not None:
                 return chat, network_id
@@ -636,15 +641,20 @@ class Delivery:
             _finish(row, OutboxState.SENT, "")
             row.last_error = None
             row.sent_chat_id, row.message_id, row.sent_at = chat_id, message_id, now
+            if row.destination == Destination.ADMIN:
+                # An alert's reasons (a request's code and network side by side) are needed
+                # only until it is sent: not kept for a copy of the database to find (H1).
+                row.params = None
             if row.relay_id is not None:
                 # Delivered: the relayed text is not kept any longer (retention, issue 6).
                 await ReferralRepo(session).drop_relay_text(row.relay_id)
             if row.kind != OutboxKind.CARD or row.referral_id is None:
                 return
+            referrals = ReferralRepo(session)
             referral = await session.get(Referral, row.referral_id)
             if referral is None:
                 return
-            referral.group_network_id = plan.group_network
+            await referrals.set_group_network(referral, plan.group_network)
             if referral.state in (ReferralState.QUEUED, ReferralState.WAITING):
                 referral.state, referral.delivered_at = ReferralState.DELIVERED, now
             elif referral.state not in OPEN_STATES:
@@ -712,6 +722,8 @@ class Delivery:
                 kind=OutboxKind.UNDELIVERED,
             )
             self.bell.ring()
+        if row.destination == Destination.ADMIN:
+            row.params = None  # never needed again (see _sent)
         if row.destination in (Destination.ADMIN, Destination.MEMBER):
             return  # an admin who never started the bot, a member who blocked it
         referral = await session.get(Referral, row.referral_id) if row.referral_id else None
