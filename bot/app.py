@@ -18,7 +18,8 @@ from bot.safety.service import Safety
 from storage import db
 from storage.crypto import Identity, Sealer, load_or_create_master_key
 from storage.keystore import SESSION_INFO_KEY, KeyStore, open_store
-from storage.sealed import IDENTITY
+from storage.repositories import ReferralRepo
+from storage.sealed import IDENTITY, MASTER
 
 # Keys live apart from the database's folder, so a copy of the database's folder holds no key
 # (L7); var/master.key is still read where an older version created it.
@@ -111,11 +112,17 @@ async def create_app(
         await engine.dispose()
         raise SchemaOutOfDate("the database schema is out of date: run `python -m bot db upgrade`")
     keystore = await open_store(settings.database_url, settings.keys_url)
-    info: dict[str, object] = {IDENTITY: Identity(key)}
+    sealer = Sealer(key)
+    info: dict[str, object] = {IDENTITY: Identity(key), MASTER: sealer}
     if keystore is not None:
         info[SESSION_INFO_KEY] = keystore
     sessions = db.session_factory(engine, info)
-    if keystore is not None:
-        async with sessions.begin() as session:
+    async with sessions.begin() as session:
+        if keystore is not None:
             await keystore.adopt(session)
-    return App(settings, engine, sessions, Sealer(key), directory, holder, keystore)
+        # Referrals written before migration 0008: their facts move under members' keys (H1).
+        resealed = await ReferralRepo(session).reseal_master_facts()
+    if resealed and settings.is_sqlite:
+        async with sessions() as session:
+            await db.checkpoint(session)  # the old ciphertexts leave the write-ahead log too
+    return App(settings, engine, sessions, sealer, directory, holder, keystore)

@@ -68,6 +68,17 @@ class DataKeys:
         return Sealer(self.master.open(wrapped, self.aad(member_id)))
 
 
+def pad(value: str, width: int = 32) -> bytes:
+    """Padded to a multiple of `width` bytes: a ciphertext's length must not tell "hiv" from
+    "legal-help" or one network from another."""
+    raw = value.encode()
+    return raw + b"\0" * (-len(raw) % width or (0 if raw else width))
+
+
+def unpad(raw: bytes) -> str:
+    return raw.rstrip(b"\0").decode()
+
+
 def derive(master: bytes, label: bytes) -> bytes:
     """A 256-bit key for one purpose, derived from the master key (HKDF-SHA256)."""
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(master)
@@ -98,14 +109,10 @@ class Identity:
         return int.from_bytes(self.sealer.open(sealed, aad), "big", signed=True)
 
     def seal_text(self, value: str, aad: bytes, width: int = 32) -> bytes:
-        """Padded to a multiple of `width` bytes: a ciphertext's length must not tell
-        "hiv" from "legal-help" or one network from another."""
-        raw = value.encode()
-        padded = raw + b"\0" * (-len(raw) % width or (0 if raw else width))
-        return self.sealer.seal(padded, aad)
+        return self.sealer.seal(pad(value, width), aad)
 
     def open_text(self, sealed: bytes, aad: bytes) -> str:
-        return self.sealer.open(sealed, aad).rstrip(b"\0").decode()
+        return unpad(self.sealer.open(sealed, aad))
 
 
 def decode_key(text: str) -> bytes:

@@ -24,7 +24,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from storage.sealed import SealedInt, SealedText, open_on_load
+from storage.sealed import MemberSealed, SealedInt, SealedText, open_on_load
+
+# Referral.facts_key: who holds the key to a referral's need, country and network.
+FACTS_MEMBER = "member"
+FACTS_MASTER = "master"
 
 
 class ReferralState(StrEnum):
@@ -248,8 +252,10 @@ class NetworkGroup(Base):
 class Referral(Base):
     """A member's request to a network. Only `body` holds their words, sealed with their key.
 
-    Need, country and network are sealed too (H1): a copy of the database without the master
-    key shows that a member asked something, not what, where or whom.
+    Need, country, network and the group's network are sealed with the member's own data key
+    too (H1): a copy of the database, even with the master key, shows that a member asked
+    something, not what, where or whom, once they have forgotten (their key destroyed). Load
+    referrals through `ReferralRepo`, which opens these with the member's key.
     """
 
     __tablename__ = "referrals"
@@ -260,16 +266,22 @@ class Referral(Base):
     member_id: Mapped[int | None] = mapped_column(
         ForeignKey("members.id", ondelete="SET NULL"), index=True
     )
-    need_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    need = SealedText[str]("need_sealed", "referral-need", "code")
-    country_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    country = SealedText[str]("country_sealed", "referral-country", "code")
+    # None on a tombstone: nothing left to say what was asked, where or of whom.
+    need_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    need = MemberSealed[str | None]("need_sealed", "referral-need", "code")
+    country_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    country = MemberSealed[str | None]("country_sealed", "referral-country", "code")
     language: Mapped[str] = mapped_column(String(8))
-    network_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    network_id = SealedText[str]("network_sealed", "referral-network", "code")
+    network_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    network_id = MemberSealed[str | None]("network_sealed", "referral-network", "code")
     # The network whose group got the card (the fallback when the network had none).
     group_network_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
-    group_network_id = SealedText[str | None]("group_network_sealed", "referral-group", "code")
+    group_network_id = MemberSealed[str | None]("group_network_sealed", "referral-group", "code")
+    # Which key sealed the four above: "member" (their data key), or "master" for rows written
+    # before migration 0008 (under a key derived from the master key), re-sealed at start.
+    facts_key: Mapped[str] = mapped_column(
+        String(8), default=FACTS_MEMBER, server_default="master"
+    )
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     state: Mapped[ReferralState] = mapped_column(
         StrEnumColumn(ReferralState, 12), default=ReferralState.QUEUED, index=True

@@ -8,6 +8,11 @@ a country or a network. The associated data binds every ciphertext to its row, s
 copied onto another row fails to open.
 
 A value set before the object belongs to a session is sealed just before the flush.
+
+`MemberSealed` is the stronger kind: sealed with the member's own data key (in the key store,
+destroyed by /forget), so that even the master key cannot open it once they are gone. The key
+is reached asynchronously, so the repository that loads such a row opens it (`open_member`)
+and seals what was set before the flush (`seal_member`).
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from cryptography.exceptions import InvalidTag
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
-from storage.crypto import Identity
+from storage.crypto import Identity, Sealer, pad, unpad
 
 # The key under which sessions of the main database carry the Identity (Session.info).
 IDENTITY = "identity"
+# ... and the master key's Sealer, which unwraps members' data keys (storage.crypto.DataKeys).
+MASTER = "master"
 
 T = TypeVar("T")
 _PENDING = "_sealed_pending"
@@ -115,10 +122,130 @@ class SealedText(_Sealed[T]):
         return identity.open_text(sealed, self.aad(obj))
 
 
+class Locked(RuntimeError):
+    """A `MemberSealed` value was read before its row was opened, or flushed before sealed."""
+
+
+# What a MemberSealed cache entry holds before the value is sealed (its ciphertext after).
+_UNSEALED = b""
+_MEMBER_PLAIN = "_member_plain"
+
+
+def _member_cache(obj: object) -> dict[str, tuple[bytes, Any]]:
+    cache: dict[str, tuple[bytes, Any]] = obj.__dict__.setdefault(_MEMBER_PLAIN, {})
+    return cache
+
+
+class MemberSealed(Generic[T]):
+    """A short text sealed with its member's own data key, padded to `width` (H1).
+
+    Read it as a plain attribute once the row was opened with `open_member` (the repositories
+    do it as they load rows); before that it raises `Locked`, so a path that forgot fails
+    loudly. With no key (the member forgot, their key was destroyed) it reads None.
+    """
+
+    def __init__(self, column: str, purpose: str, bind: str, width: int = 32) -> None:
+        self.column, self.purpose, self.bind, self.width = column, purpose, bind, width
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def aad(self, obj: Any) -> bytes:
+        return f"{self.purpose}:{getattr(obj, self.bind)}".encode()
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> MemberSealed[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+    def __get__(self, obj: object | None, owner: type) -> MemberSealed[T] | T:
+        if obj is None:
+            return self
+        sealed = getattr(obj, self.column)
+        entry = _member_cache(obj).get(self.name)
+        if entry is not None and (
+            entry[0] == _UNSEALED or (sealed is not None and entry[0] == bytes(sealed))
+        ):
+            value: T = entry[1]
+            return value
+        if sealed is None:
+            return None  # type: ignore[return-value]  # only declared `X | None`
+        raise Locked(f"{self.name}: open the row with its member's key first (open_member)")
+
+    def __set__(self, obj: object, value: T) -> None:
+        _member_cache(obj)[self.name] = (_UNSEALED, value)
+
+    def pending(self, obj: object) -> bool:
+        entry = _member_cache(obj).get(self.name)
+        return entry is not None and entry[0] == _UNSEALED
+
+    def seal(self, obj: object, sealer: Sealer | None) -> None:
+        entry = _member_cache(obj).get(self.name)
+        if entry is None or entry[0] != _UNSEALED:
+            return
+        value = entry[1]
+        if value is None:
+            setattr(obj, self.column, None)
+            del _member_cache(obj)[self.name]
+            return
+        if sealer is None:
+            raise Locked(f"{self.name}: no member key to seal it with")
+        sealed = sealer.seal(pad(str(value), self.width), self.aad(obj))
+        setattr(obj, self.column, sealed)
+        _member_cache(obj)[self.name] = (sealed, value)
+
+    def open(self, obj: object, sealer: Sealer | None, legacy: Identity | None = None) -> None:
+        """Open with the member's key (None: gone, the value reads None); `legacy` opens a
+        value still sealed the old way, under a key derived from the master key."""
+        sealed = getattr(obj, self.column)
+        if sealed is None or self.pending(obj):
+            return
+        raw = bytes(sealed)
+        entry = _member_cache(obj).get(self.name)
+        if entry is not None and entry[0] == raw:
+            return  # opened already
+        value: str | None = None
+        try:
+            if legacy is not None:
+                value = legacy.open_text(raw, self.aad(obj))
+            elif sealer is not None:
+                value = unpad(sealer.open(raw, self.aad(obj)))
+        except (InvalidTag, UnicodeDecodeError):
+            value = None  # one row that cannot be opened reads as shredded, for itself only
+        _member_cache(obj)[self.name] = (raw, value)
+
+
+_FIELDS: dict[type, tuple[MemberSealed[Any], ...]] = {}
+
+
+def member_fields(obj: object) -> tuple[MemberSealed[Any], ...]:
+    cls = type(obj)
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = _FIELDS[cls] = tuple(f for f in vars(cls).values() if isinstance(f, MemberSealed))
+    return found
+
+
+def open_member(obj: object, sealer: Sealer | None, legacy: Identity | None = None) -> None:
+    """Open every MemberSealed value of `obj` (already opened ones are left alone)."""
+    for field in member_fields(obj):
+        field.open(obj, sealer, legacy)
+
+
+def seal_member(obj: object, sealer: Sealer | None) -> None:
+    """Seal every MemberSealed value set on `obj` since it was last sealed."""
+    for field in member_fields(obj):
+        field.seal(obj, sealer)
+
+
 @event.listens_for(Session, "before_flush")
 def _seal_pending(session: Session, _context: Any, _instances: Any) -> None:
     """Values set on an object before it joined the session are sealed now."""
     for obj in list(session.new) + list(session.dirty):
+        unsealed = [f.name for f in member_fields(obj) if f.pending(obj)]
+        if unsealed:
+            # Their key is reached asynchronously: the repository must have sealed them.
+            raise Locked(f"{', '.join(unsealed)}: set but not sealed with the member's key")
         pending: dict[str, _Sealed[Any]] | None = obj.__dict__.pop(_PENDING, None)
         if not pending:
             continue

@@ -270,7 +270,7 @@ async def test_tour_8_public_descriptions_follow_a_neutral_org_name(app: App) ->
 
 
 async def test_tour_2_status_notices_keep_the_network_off_the_lock_screen(app: App) -> None:
-    """"Closed by", "now with" and relayed replies: the network's name starts at line 3 at the
+    """ "Closed by", "now with" and relayed replies: the network's name starts at line 3 at the
     earliest, in every language (the closed notice once put it on line 2)."""
     from bot.dispatcher import build_i18n
     from bot.referrals.texts import closed_text, relay_to_member_text, transferred_text

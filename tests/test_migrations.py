@@ -117,3 +117,92 @@ async def test_h1_migration_without_the_key_refuses_to_lose_rows(tmp_path: Path)
     with pytest.raises(RuntimeError, match="master key"):
         await db.upgrade(engine)
     await engine.dispose()
+
+
+async def test_h1_migration_0008_moves_facts_under_members_keys(tmp_path: Path) -> None:
+    """0008 moves data: a referral sealed the 0005 way (master-derived key) is re-sealed with
+    its member's data key and still reads the same; a tombstone (member forgotten) keeps no
+    facts at all; a sent admin alert forgets its reasons (a code beside a network)."""
+    import sqlite3
+
+    import pytest
+    from cryptography.exceptions import InvalidTag
+
+    from bot.app import create_app, master_key
+    from storage.crypto import Identity
+    from storage.repositories import ReferralRepo
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    ident = Identity(master_key(settings))
+    path = tmp_path / "test.sqlite3"
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+    await db.upgrade(engine, target="0007")
+    await engine.dispose()
+
+    def facts(code: str) -> tuple[bytes, bytes, bytes, bytes]:
+        return (
+            ident.seal_text("legal-help", f"referral-need:{code}".encode()),
+            ident.seal_text("KE", f"referral-country:{code}".encode()),
+            ident.seal_text("aswa", f"referral-network:{code}".encode()),
+            ident.seal_text("aswa", f"referral-group:{code}".encode()),
+        )
+
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO members (id, public_id, telegram_hash, telegram_sealed, language,"
+            " created_on, last_seen_on) VALUES (1, 'ABC123', ?, ?, 'en', '2026-11-01',"
+            " '2026-11-01')",
+            (ident.tag(7600000042), ident.seal_int(7600000042, b"member-telegram:ABC123")),
+        )
+        for id_, code, member in ((1, "R-LIVE1", 1), (2, "R-GONE1", None)):
+            conn.execute(
+                "INSERT INTO referrals (id, code, member_id, need_sealed, country_sealed,"
+                " network_sealed, group_network_sealed, language, state, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'en', 'delivered', '2026-11-01 10:00:00')",
+                (id_, code, member, *facts(code)),
+            )
+        params = ident.seal_text(
+            '{"reason": "waiting", "code": "R-LIVE1", "network": "aswa"}',
+            b"outbox-params:alert:waiting:r1:1",
+            256,
+        )
+        conn.execute(
+            "INSERT INTO outbox (id, key, destination, kind, chat_id, params_sealed, state,"
+            " attempts, failures, in_flight, repeat, next_attempt_at, created_at) VALUES"
+            " (1, 'alert:waiting:r1:1', 'admin', 'alert', 1, ?, 'sent', 1, 0, 0, 0,"
+            " '2026-11-01 10:00:00', '2026-11-01 10:00:00')",
+            (params,),
+        )
+    app = await create_app(settings)  # migrates to 0008, then re-seals with members' keys
+    try:
+        async with app.sessions() as session:
+            live = await ReferralRepo(session).by_code("R-LIVE1")
+            assert live is not None and live.facts_key == "member"
+            assert (live.need, live.country, live.network_id, live.group_network_id) == (
+                "legal-help",
+                "KE",
+                "aswa",
+                "aswa",
+            )
+            gone = await ReferralRepo(session).by_code("R-GONE1")
+            assert gone is not None
+            assert (gone.need, gone.country, gone.network_id, gone.group_network_id) == (
+                None,
+                None,
+                None,
+                None,
+            )
+    finally:
+        await app.close()
+    with sqlite3.connect(path) as conn:
+        (need,) = conn.execute("SELECT need_sealed FROM referrals WHERE id = 1").fetchone()
+        tomb = conn.execute(
+            "SELECT need_sealed, country_sealed, network_sealed, group_network_sealed"
+            " FROM referrals WHERE id = 2"
+        ).fetchone()
+        (alert,) = conn.execute("SELECT params_sealed FROM outbox WHERE id = 1").fetchone()
+    with pytest.raises(InvalidTag):  # the master key's derived key no longer opens it
+        ident.open_text(need, b"referral-need:R-LIVE1")
+    assert tomb == (None, None, None, None)
+    assert alert is None

@@ -22,6 +22,7 @@ from storage.models import (
     Referral,
     Relay,
 )
+from storage.repositories import ReferralRepo
 from tests.conftest import make_settings
 
 NOW = dt.datetime(2030, 6, 1, 3, 0)
@@ -74,8 +75,9 @@ async def seed(app: App) -> int:
         )
         withdrawn = referral("R-WDR01", "withdrawn", created_at=ago(days=300))
         still_open = referral("R-OPN01", "answered", created_at=ago(days=200), body=b"sealed")
-        session.add_all([old_closed, recent_closed, withdrawn, still_open])
-        await session.flush()
+        for row in (old_closed, recent_closed, withdrawn, still_open):
+            # Through the repository: it seals the need, country and network (H1).
+            await ReferralRepo(session).add(row)
         delivered = Relay(
             referral_id=still_open.id, direction="to_member", body=b"sealed", source_update_id=10
         )

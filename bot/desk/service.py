@@ -37,7 +37,7 @@ from storage.models import (
     Transfer,
     utcnow,
 )
-from storage.repositories import DeskRepo, GroupRepo, KeyRepo, OutboxRepo
+from storage.repositories import DeskRepo, GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
 from storage.sealed import identity_of
 
 # -- saved answers ---------------------------------------------------------------------------
@@ -104,8 +104,9 @@ def note_aad(token: str) -> bytes:
 
 
 def current_network(referral: Referral) -> str:
-    """The network whose group has the request now."""
-    return referral.group_network_id or referral.network_id
+    """The network whose group has the request now ("" for a forgotten member's tombstone,
+    whose network went with their key)."""
+    return referral.group_network_id or referral.network_id or ""
 
 
 class Refusal(StrEnum):
@@ -177,7 +178,7 @@ class Transfers:
         await self.outbox.cancel(
             referral.id, (OutboxKind.CARD, OutboxKind.REMINDER, OutboxKind.ESCALATION)
         )
-        referral.network_id, referral.group_network_id = to, None
+        await ReferralRepo(self.session).set_network(referral, to)
         referral.state = ReferralState.QUEUED
         # The new group's clock starts now; what the first group did is kept on the transfer.
         referral.claimed_at = referral.reminded_at = referral.escalated_at = None

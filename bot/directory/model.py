@@ -20,7 +20,7 @@ import datetime as dt
 import heapq
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -53,6 +53,7 @@ from bot.directory.law import (
 )
 from bot.directory.law import REVIEW as LAW_REVIEW
 from bot.problems import ContentError, Problem
+from bot.yaml_lines import FAST_BASE, LineDict, LineList, line_of, parse, start_line
 
 GLOBAL = "global"
 # Babel's territories include groupings, reserved and uninhabited codes nobody lives in; Kosovo
@@ -377,69 +378,6 @@ class Directory:
         return sorted(out, key=lambda pair: pair[1])
 
 
-# -- reading YAML with line numbers ----------------------------------------------------------
-
-
-class Mark:
-    """Line numbers (1-based) of a mapping's keys or a sequence's items."""
-
-    line: int
-    lines: dict[Any, int]
-
-
-class LineDict(dict[Any, Any], Mark):
-    pass
-
-
-class LineList(list[Any], Mark):
-    pass
-
-
-# libyaml's parser when PyYAML has it (ten times faster: the directory is ~270 files); the
-# constructors below stay Python, so line numbers and duplicate keys work the same.
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    duplicates: list[tuple[int, str]]
-
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Iterator[LineDict]:
-    data = LineDict()
-    data.line = node.start_mark.line + 1
-    data.lines = {}
-    yield data
-    loader.flatten_mapping(node)
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if key in data.lines:
-            loader.duplicates.append((line, f"duplicate key {key!r}"))
-        data[key] = loader.construct_object(value_node, deep=True)
-        data.lines[key] = line
-
-
-def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> Iterator[LineList]:
-    data = LineList()
-    data.line = node.start_mark.line + 1
-    data.lines = {}
-    yield data
-    for i, item in enumerate(node.value):
-        data.append(loader.construct_object(item, deep=True))
-        data.lines[i] = item.start_mark.line + 1
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
-
-
-def line_of(container: object, key: Any, default: int = 1) -> int:
-    if isinstance(container, Mark):
-        return container.lines.get(key, container.line)
-    return default
-
-
-def start_line(value: object, default: int) -> int:
-    return value.line if isinstance(value, Mark) else default
-
-
 # -- checking --------------------------------------------------------------------------------
 
 
@@ -462,12 +400,8 @@ class Checker:
             self.add(1, "file is missing")
             return None
         try:
-            loader = _Loader(path.read_text(encoding="utf-8"))
-            loader.duplicates = []
-            try:
-                data = loader.get_single_data()
-            finally:
-                loader.dispose()
+            # libyaml: the directory is ~270 files, read at every start.
+            data, duplicates = parse(path.read_text(encoding="utf-8"), FAST_BASE)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             self.add(mark.line + 1 if mark else 1, f"not valid YAML: {exc.problem or exc}")
@@ -475,7 +409,7 @@ class Checker:
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             self.add(1, f"not valid YAML: {exc}")
             return None
-        for line, message in loader.duplicates:
+        for line, message in duplicates:
             self.add(line, message)
         return data
 

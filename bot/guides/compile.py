@@ -25,6 +25,7 @@ import frontmatter.default_handlers
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot import yaml_lines
 from bot.guides import markdown, search
 from bot.guides.markdown import Page, render
 from bot.guides.search import Document, SearchIndex
@@ -44,7 +45,6 @@ FOOTER_MAX = 48
 SCREEN_RESERVE = NOTICE_MAX + FOOTER_MAX + 8
 PLACEHOLDER = "TODO"
 MAX_ENTRIES = 50_000
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _FRONT = frontmatter.default_handlers.YAMLHandler()
 
 
@@ -73,10 +73,8 @@ class ParsedYaml:
 
 def read_yaml(text: str, first_line: int) -> ParsedYaml | tuple[int, str]:
     """YAML with the line of each top-level key, or (line, message) if it does not parse."""
-    loader = _YAML_LOADER(text)
     try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        data, _duplicates = yaml_lines.parse(text, yaml_lines.FAST_BASE)
     except yaml.MarkedYAMLError as exc:
         # An unclosed [list], {map} or quote is noticed lines later; point at where it opened.
         opened = exc.context_mark if exc.context and "block" not in exc.context else None
@@ -86,13 +84,9 @@ def read_yaml(text: str, first_line: int) -> ParsedYaml | tuple[int, str]:
         return line, f"invalid YAML: {context}{exc.problem or exc.context}"
     except (yaml.YAMLError, ValueError) as exc:  # e.g. a date like 2024-13-45
         return first_line, f"invalid YAML: {exc}"
-    finally:
-        loader.dispose()
     lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, _value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                lines[str(key.value)] = first_line + key.start_mark.line
+    if isinstance(data, yaml_lines.LineDict):
+        lines = {str(key): first_line - 1 + line for key, line in data.lines.items()}
     return ParsedYaml(data, lines)
 
 

@@ -26,7 +26,8 @@ async def serving_chats(session: AsyncSession, referral: Referral) -> set[int]:
     """The groups that may act on this referral right now."""
     groups = GroupRepo(session)
     chats: set[int] = set()
-    networks = [referral.group_network_id or referral.network_id]
+    routed = referral.group_network_id or referral.network_id
+    networks = [routed] if routed is not None else []  # a tombstone: no group acts on it
     if referral.escalated_at is not None:
         networks.append(GLOBAL)
     for network_id in networks:

@@ -352,6 +352,10 @@ class Delivery:
             finish(row, OutboxState.SENT, "")
             row.last_error = None
             row.sent_chat_id, row.message_id, row.sent_at = chat_id, message_id, now
+            if row.destination == Destination.ADMIN:
+                # An alert's reasons (a request's code and network side by side) are needed
+                # only until it is sent: not kept for a copy of the database to find (H1).
+                row.params = None
             if row.relay_id is not None:
                 # Delivered: the relayed text (or where a photo was) is not kept (issue 6, 15).
                 await ReferralRepo(session).drop_relay_text(row.relay_id)
@@ -364,7 +368,7 @@ class Delivery:
             referral = await session.get(Referral, row.referral_id)
             if referral is None:
                 return
-            referral.group_network_id = plan.group_network
+            await ReferralRepo(session).set_group_network(referral, plan.group_network)
             if referral.state in (ReferralState.QUEUED, ReferralState.WAITING):
                 referral.state, referral.delivered_at = ReferralState.DELIVERED, now
             elif referral.state not in OPEN_STATES:
@@ -432,6 +436,8 @@ class Delivery:
                 kind=OutboxKind.UNDELIVERED,
             )
             self.bell.ring()
+        if row.destination == Destination.ADMIN:
+            row.params = None  # never needed again (see _sent)
         if row.destination in (Destination.ADMIN, Destination.MEMBER):
             return  # an admin who never started the bot, a member who blocked it
         referral = await session.get(Referral, row.referral_id) if row.referral_id else None

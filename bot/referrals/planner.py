@@ -131,7 +131,7 @@ async def plan(
     if row.report_id is not None:
         return await plan_report(app, i18n, session, row)
     referral = (
-        await session.get(Referral, row.referral_id) if row.referral_id is not None else None
+        await ReferralRepo(session).get(row.referral_id) if row.referral_id is not None else None
     )
     if referral is None:
         finish(row, OutboxState.CANCELLED, "referral gone")
@@ -198,7 +198,10 @@ async def plan_report(
 async def resolve_group(session: AsyncSession, referral: Referral) -> tuple[int, str] | None:
     """The referral's network's bound group, else the fallback group's; None: wait for /bind."""
     groups = GroupRepo(session)
-    for network_id in dict.fromkeys((referral.network_id, GLOBAL)):
+    # A tombstone has no network (it went with the member's key): only cards already posted
+    # are edited for it, and those need no routing.
+    asked = (referral.network_id,) if referral.network_id is not None else ()
+    for network_id in dict.fromkeys((*asked, GLOBAL)):
         chat = await groups.active_chat(network_id)
         if chat is not None:
             return chat, network_id

@@ -342,11 +342,14 @@ class Referrals:
         """Before /forget deletes a member: withdraw and erase their referrals, shred the key.
 
         The rows stay as tombstones (member_id set to NULL by the foreign key), so the groups
-        are told "withdrawn by the member" and the cards lose the text. Returns how many.
+        are told "withdrawn by the member" and the cards lose the text. A tombstone keeps no
+        need, country or network either: those were sealed with the member's key (H1), which
+        goes too, so even an older copy of the database cannot open them. Returns how many.
         """
         referrals = await self.referrals.of_member_all(member_id)
         for referral in referrals:
             await self.withdraw(referral, delete=True)
+            await self.referrals.drop_facts(referral)
         await self.keys.destroy(member_id)
         return len(referrals)
 

@@ -39,7 +39,13 @@ def _territory_names(lang: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in Locale.parse(lang).territories.items()}
 
 
-def country_label(code: str, lang: str) -> str:
+# What a label says once the member's key is gone (a tombstone: /forget).
+UNKNOWN = "—"
+
+
+def country_label(code: str | None, lang: str) -> str:
+    if code is None:
+        return UNKNOWN
     return _territory_names(lang).get(code, code)
 
 
@@ -50,12 +56,16 @@ def language_label(code: str, lang: str) -> str:
     return foreign if foreign.lower() == native.lower() else f"{foreign} ({native})"
 
 
-def need_label(directory: Directory, need_id: str, lang: str) -> str:
+def need_label(directory: Directory, need_id: str | None, lang: str) -> str:
+    if need_id is None:
+        return UNKNOWN
     need = directory.need(need_id)
     return need.name(lang) if need is not None else need_id
 
 
-def network_label(directory: Directory, network_id: str) -> str:
+def network_label(directory: Directory, network_id: str | None) -> str:
+    if network_id is None:
+        return UNKNOWN
     network = directory.network(network_id)
     return network.name if network is not None else network_id
 
@@ -69,11 +79,14 @@ def pseudonym(public_id: str) -> str:
 
 @dataclass(frozen=True)
 class CardView:
-    """Everything a card shows, in the staff's language (the deployment's default)."""
+    """Everything a card shows, in the staff's language (the deployment's default).
+
+    `need` and `country` are None on a tombstone (the member used /forget): sealed with their
+    key, which is gone, so the card says only that the request was withdrawn or deleted."""
 
     code: str
-    need: str
-    country: str
+    need: str | None
+    country: str | None
     language: str
     member: str
     username: str | None
@@ -98,14 +111,14 @@ def card_view(
     routed = group_network or referral.group_network_id or referral.network_id
     return CardView(
         code=referral.code,
-        need=need_label(directory, referral.need, lang),
-        country=country_label(referral.country, lang),
+        need=need_label(directory, need, lang) if (need := referral.need) else None,
+        country=country_label(country, lang) if (country := referral.country) else None,
         language=language_label(referral.language, lang),
         member=pseudonym(member.public_id) if member is not None else _("a former member"),
         username=body.username if body is not None else None,
         text=body.text if body is not None else None,
         network=network_label(directory, referral.network_id),
-        via_fallback=routed != referral.network_id,
+        via_fallback=referral.network_id is not None and routed != referral.network_id,
         state=referral.state,
         history=history,
     )
@@ -131,8 +144,10 @@ def card_text(
                 hours=escalated_hours, network=html.escape(view.network)
             )
         )
-    lines.append(_("Need: {need}").format(need=html.escape(view.need)))
-    lines.append(_("Country: {country}").format(country=html.escape(view.country)))
+    if view.need is not None:
+        lines.append(_("Need: {need}").format(need=html.escape(view.need)))
+    if view.country is not None:
+        lines.append(_("Country: {country}").format(country=html.escape(view.country)))
     lines.append(_("Language: {language}").format(language=html.escape(view.language)))
     who = html.escape(view.member)
     if view.username:

@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Direction, Referral, Relay, SavedAnswer, Transfer, utcnow
+from storage.repositories.referrals import ReferralRepo
 
 
 class DeskRepo:
@@ -126,7 +127,10 @@ class DeskRepo:
             .where(Referral.created_at >= start, Referral.created_at < end)
             .order_by(Referral.id)
         )
-        return rows.all()
+        found = rows.all()
+        # Their need, country and network are sealed with each member's own key (H1).
+        await ReferralRepo(self.session).unlock(found)
+        return found
 
     async def first_staff_replies(self, referral_ids: Sequence[int]) -> dict[int, dt.datetime]:
         """When staff first relayed a reply to the member, per request."""

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
+    FACTS_MASTER,
+    FACTS_MEMBER,
+    Direction,
     NetworkGroup,
     OutboxKind,
     OutboxMessage,
@@ -20,8 +26,11 @@ from storage.models import (
     Transfer,
     utcnow,
 )
+from storage.repositories.keys import KeyRepo
 from storage.repositories.members import new_public_id
-from storage.sealed import identity_of
+from storage.sealed import identity_of, open_member, seal_member
+
+log = logging.getLogger(__name__)
 
 REFERRAL_PREFIX = "R-"
 
@@ -113,39 +122,181 @@ class GroupRepo:
         return (await self.session.scalars(select(NetworkGroup))).all()
 
 
+@dataclass(frozen=True)
+class RequestFigure:
+    """One request, for per-network figures: no code, no member, no text (see `figures`)."""
+
+    network: str  # the network asked (by the member's country)
+    group_network: str | None  # whose group got the card ("global": the fallback); None: none yet
+    need: str
+    country: str
+    created_at: dt.datetime
+    delivered_at: dt.datetime | None
+    claimed_at: dt.datetime | None
+    first_answer_at: dt.datetime | None  # the first staff reply relayed to the member
+    closed_at: dt.datetime | None
+
+
 class ReferralRepo:
+    """Referrals and their relays. Every loader opens the need, country and network with the
+    member's own data key (H1) before returning, so callers read them as attributes; a
+    tombstone (member forgotten, key destroyed) reads None for all four."""
+
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def unlock(self, referrals: Iterable[Referral]) -> None:
+        """Open the sealed facts of referrals loaded some other way (session.get)."""
+        keys = KeyRepo.of(self.session)
+        for referral in referrals:
+            if referral.facts_key == FACTS_MASTER:
+                open_member(referral, None, identity_of(self.session))
+                continue
+            sealer = None
+            if referral.member_id is not None:
+                try:
+                    sealer = await keys.get(referral.member_id)
+                except InvalidTag:
+                    # A key that cannot be unwrapped: this row reads as shredded, the others
+                    # open as usual (M3); the outbox buries what it owes that member.
+                    log.warning("a member's data key could not be unwrapped")
+            open_member(referral, sealer)
+
+    async def _one(self, referral: Referral | None) -> Referral | None:
+        if referral is not None:
+            await self.unlock((referral,))
+        return referral
+
+    async def _all(self, referrals: Sequence[Referral]) -> Sequence[Referral]:
+        await self.unlock(referrals)
+        return referrals
 
     async def new_code(self) -> str:
         while True:
             code = new_referral_code()
-            if await self.by_code(code) is None:
+            if await self.session.scalar(select(Referral.id).where(Referral.code == code)) is None:
                 return code
 
     async def add(self, referral: Referral) -> Referral:
+        """Store a new referral, its facts sealed with its member's data key (created if the
+        member has none yet)."""
+        if referral.member_id is None:
+            raise ValueError("a new referral belongs to a member")
+        sealer = await KeyRepo.of(self.session).get_or_create(referral.member_id)
+        referral.facts_key = FACTS_MEMBER
+        seal_member(referral, sealer)
         self.session.add(referral)
         await self.session.flush()
         return referral
 
+    async def set_group_network(self, referral: Referral, network_id: str | None) -> None:
+        """Record whose group got the card (sealed with the member's key, like the rest);
+        nothing to record once the member is gone."""
+        if referral.facts_key == FACTS_MASTER:
+            await self.reseal(referral)
+        sealer = (
+            await KeyRepo.of(self.session).get(referral.member_id)
+            if referral.member_id is not None
+            else None
+        )
+        if sealer is None:
+            return
+        referral.group_network_id = network_id
+        seal_member(referral, sealer)
+
+    async def set_network(self, referral: Referral, network_id: str) -> None:
+        """A transfer (bot/desk): the request belongs to another network from now on, its
+        card not yet posted there; sealed with the member's key like the rest."""
+        if referral.facts_key == FACTS_MASTER:
+            await self.reseal(referral)
+        sealer = (
+            await KeyRepo.of(self.session).get(referral.member_id)
+            if referral.member_id is not None
+            else None
+        )
+        if sealer is None:
+            raise ValueError("a forgotten member's request cannot move")
+        referral.network_id, referral.group_network_id = network_id, None
+        seal_member(referral, sealer)
+
+    async def drop_facts(self, referral: Referral) -> None:
+        """/forget: the tombstone keeps its code, state and dates; no need, country, network."""
+        referral.need_sealed = referral.country_sealed = None
+        referral.network_sealed = referral.group_network_sealed = None
+        referral.facts_key = FACTS_MEMBER
+
+    async def reseal(self, referral: Referral) -> bool:
+        """Move one referral's facts from the master-derived key to its member's data key."""
+        if referral.facts_key != FACTS_MASTER:
+            return False
+        open_member(referral, None, identity_of(self.session))
+        facts = {
+            "need": referral.need,
+            "country": referral.country,
+            "network_id": referral.network_id,
+            "group_network_id": referral.group_network_id,
+        }
+        if referral.member_id is None:
+            await self.drop_facts(referral)
+            return True
+        try:
+            sealer = await KeyRepo.of(self.session).get_or_create(referral.member_id)
+        except InvalidTag:
+            log.warning("a member's data key could not be unwrapped: a referral stays as it was")
+            return False
+        for name, value in facts.items():
+            setattr(referral, name, value)
+        referral.facts_key = FACTS_MEMBER
+        seal_member(referral, sealer)
+        return True
+
+    async def reseal_master_facts(self, batch: int = 500) -> int:
+        """Every referral still sealed the pre-0008 way, moved (at start, after the key store
+        is open: the migration cannot reach it). Returns how many."""
+        moved, after = 0, 0
+        while True:
+            rows = (
+                await self.session.scalars(
+                    select(Referral)
+                    .where(Referral.facts_key == FACTS_MASTER, Referral.id > after)
+                    .order_by(Referral.id)
+                    .limit(batch)
+                )
+            ).all()
+            for referral in rows:
+                moved += await self.reseal(referral)
+                after = referral.id
+            await self.session.flush()
+            if len(rows) < batch:
+                break
+        if moved:
+            log.info("sealed the facts of %d referrals with their members' keys", moved)
+        return moved
+
     async def get(self, referral_id: int) -> Referral | None:
-        return await self.session.get(Referral, referral_id)
+        return await self._one(await self.session.get(Referral, referral_id))
 
     async def by_code(self, code: str) -> Referral | None:
-        return await self.session.scalar(select(Referral).where(Referral.code == code))
+        return await self._one(
+            await self.session.scalar(select(Referral).where(Referral.code == code))
+        )
 
     async def by_update(self, update_id: int) -> Referral | None:
-        return await self.session.scalar(
-            select(Referral).where(Referral.source_update_id == update_id)
+        return await self._one(
+            await self.session.scalar(
+                select(Referral).where(Referral.source_update_id == update_id)
+            )
         )
 
     async def of_member(self, member_id: int, code: str) -> Referral | None:
         """The member's own referral: callback data names a code, the member proves ownership."""
-        return await self.session.scalar(
-            select(Referral).where(
-                Referral.code == code,
-                Referral.member_id == member_id,
-                Referral.state != ReferralState.DELETED,
+        return await self._one(
+            await self.session.scalar(
+                select(Referral).where(
+                    Referral.code == code,
+                    Referral.member_id == member_id,
+                    Referral.state != ReferralState.DELETED,
+                )
             )
         )
 
@@ -156,11 +307,60 @@ class ReferralRepo:
             .order_by(Referral.id.desc())
             .limit(limit)
         )
-        return rows.all()
+        return await self._all(rows.all())
 
     async def of_member_all(self, member_id: int) -> Sequence[Referral]:
         rows = await self.session.scalars(select(Referral).where(Referral.member_id == member_id))
-        return rows.all()
+        return await self._all(rows.all())
+
+    async def figures(
+        self, start: dt.datetime, end: dt.datetime, network: str | None = None
+    ) -> list[RequestFigure]:
+        """Requests created in [start, end), opened with their members' keys: the one source
+        for per-network figures (/stats). `network`: only requests to that network (asked of
+        it, or carded in its group). Requests of members who used /forget, and requests the
+        retention pass removed, are not counted: nothing is kept that could be joined back."""
+        first_answer = (
+            select(Relay.referral_id, func.min(Relay.created_at).label("at"))
+            .where(Relay.direction == Direction.TO_MEMBER)
+            .group_by(Relay.referral_id)
+            .subquery()
+        )
+        rows = (
+            await self.session.execute(
+                select(Referral, first_answer.c.at)
+                .outerjoin(first_answer, first_answer.c.referral_id == Referral.id)
+                .where(
+                    Referral.created_at >= start,
+                    Referral.created_at < end,
+                    Referral.member_id.is_not(None),
+                )
+                .order_by(Referral.id)
+            )
+        ).all()
+        await self.unlock(row[0] for row in rows)
+        found = []
+        for referral, answered in rows:
+            need, country, asked = referral.need, referral.country, referral.network_id
+            if need is None or country is None or asked is None:
+                continue  # shredded
+            carded = referral.group_network_id
+            if network is not None and network not in (asked, carded):
+                continue
+            found.append(
+                RequestFigure(
+                    asked,
+                    carded,
+                    need,
+                    country,
+                    referral.created_at,
+                    referral.delivered_at,
+                    referral.claimed_at,
+                    answered,
+                    referral.closed_at,
+                )
+            )
+        return found
 
     async def unclaimed_since(
         self, before: dt.datetime, column: str, limit: int = 100
@@ -178,7 +378,7 @@ class ReferralRepo:
             .order_by(Referral.id)
             .limit(limit)
         )
-        return rows.all()
+        return await self._all(rows.all())
 
     async def others_waiting(self, referral_id: int) -> int:
         """Referrals other than this one that wait for a group."""
