@@ -29,6 +29,7 @@ from storage.models import (
     SavedAnswer,
     Transfer,
 )
+from storage.repositories import MemberRepo, ReferralRepo
 from tests.fakes import Chat
 from tests.referral_kit import Group, submit, texts_to, worker
 
@@ -124,7 +125,7 @@ async def test_desk_use_sends_the_members_language(
     assert f"Reply from {ASWA}:" in relayed
     assert "La clinique" not in relayed and "/use" not in relayed
     async with app.sessions() as session:
-        referral = await session.scalar(select(Referral).where(Referral.code == code))
+        referral = await ReferralRepo(session).by_code(code)  # opened with the member's key
         assert referral is not None and referral.state == ReferralState.ANSWERED
 
 
@@ -164,7 +165,7 @@ async def test_desk_use_unknown_name(chat: Chat, group: Group, app: App, bot: Bo
     assert chat.new_texts() == []
     async with app.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Relay)) == 0
-        referral = await session.scalar(select(Referral).where(Referral.code == code))
+        referral = await ReferralRepo(session).by_code(code)  # opened with the member's key
         assert referral is not None and referral.state == ReferralState.DELIVERED
 
 
@@ -237,7 +238,7 @@ async def test_desk_transfer_aswa_to_global(
     await fallback.tap(new_card["message_id"], fallback.button(new_card, "Claim"))
     assert "Their note:" in telegram.messages[(fallback.chat_id, new_card["message_id"])]["text"]
     async with app.sessions() as session:
-        referral = await session.scalar(select(Referral).where(Referral.code == code))
+        referral = await ReferralRepo(session).by_code(code)  # opened with the member's key
         assert referral is not None and referral.network_id == "global"
         (transfer,) = (await session.scalars(select(Transfer))).all()
         assert (transfer.from_network, transfer.to_network) == ("aswa", "global")
@@ -269,7 +270,7 @@ async def test_desk_transfer_to_network_without_group(
     await worker(app, bot).drain()
     assert len(texts_to(telegram, chat.chat_id)) == to_member
     async with app.sessions() as session:
-        referral = await session.scalar(select(Referral).where(Referral.code == code))
+        referral = await ReferralRepo(session).by_code(code)  # opened with the member's key
         assert referral is not None
         assert (referral.network_id, referral.state) == ("aswa", ReferralState.DELIVERED)
         assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == before
@@ -350,10 +351,13 @@ async def seed(app: App) -> None:
         ("aswa", "hiv", "KE", 60, ReferralState.CLOSED, 1, None, False),
     ]
     async with app.sessions.begin() as session:
+        # One member asked them all: their facts are sealed with that member's key (H1).
+        member, _ = await MemberRepo(session).get_or_create(990_001)
         for i, (network, need, country, day, state, claim, reply, escalated) in enumerate(rows):
             created = JAN + dt.timedelta(days=day)
             referral = Referral(
                 code=f"R-S{i:04d}",
+                member_id=member.id,
                 language="en",
                 state=state,
                 created_at=created,
@@ -361,8 +365,7 @@ async def seed(app: App) -> None:
                 escalated_at=created + dt.timedelta(hours=72) if escalated else None,
             )
             referral.need, referral.country, referral.network_id = need, country, network
-            session.add(referral)
-            await session.flush()
+            await ReferralRepo(session).add(referral)
             if reply is not None:
                 session.add(
                     Relay(
