@@ -18,7 +18,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from babel.dates import format_date
 
-from bot.directory.callbacks import NeedMenu, ServicePage
+from bot.directory.callbacks import AfterViolence, NeedMenu, ServicePage
 from bot.directory.countries import (
     CountryRegion,
     ask_country,
@@ -39,12 +39,6 @@ router = Router(name=__name__)
 
 class LawCountry(CallbackData, prefix="lw"):
     c: str
-
-
-class AfterViolence(CallbackData, prefix="av"):
-    """The "what to do now" card; `c` is the country it was opened from, or empty."""
-
-    c: str = ""
 
 
 def source_label(url: str) -> str:

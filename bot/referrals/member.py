@@ -48,7 +48,7 @@ from bot.directory.countries import (
 )
 from bot.directory.model import GLOBAL, Directory, country_codes
 from bot.i18n import _, language_name
-from bot.referrals.callbacks import RequestAction, RequestOp
+from bot.referrals.callbacks import UNLOCKED_RESUME, RequestAction, RequestOp
 from bot.referrals.service import (
     OPEN_STATES,
     REQUEST_TEXT_LIMIT,
@@ -63,7 +63,7 @@ from bot.referrals.texts import (
     network_label,
     pseudonym,
 )
-from bot.safety.pin import pin_open
+from bot.safety.pin import pin_open, valid_pin
 from bot.telegram.html import utf16_len
 from bot.ui.callbacks import AskAbout
 from bot.ui.keyboards import Menu, main_menu, menu_button
@@ -91,6 +91,9 @@ KEEP_FOR = 60
 OFFER_LIMIT = 3
 # Commands that end a writing step by themselves: they need no "go on writing" offer.
 OWN_ENDINGS = frozenset({"ask", "cancel", "exit", "forget"})
+# The PIN step of bot/safety/handlers.py (PinEntry.unlock): after the right PIN there, the
+# update comes on here to open "My requests" (tour [25]).
+UNLOCK_STATE = "PinEntry:unlock"
 
 
 class Ask(StatesGroup):
@@ -202,9 +205,10 @@ async def stale(target: Message | CallbackQuery) -> None:
 
 
 def intro_text() -> str:
+    # Names no kind of work: read over a shoulder, it says no more than ORG_NAME (tour [8]).
     return _(
         "<b>Ask a network</b>\n\n"
-        "Send a private request to the sex worker-led network of your region. They see a "
+        "Send a private request to the community-led network of your region. They see a "
         "member code, never your name, username or phone number. Their answer comes back "
         "here.\n\n"
         "What is your request about?"
@@ -800,6 +804,50 @@ async def cmd_requests(
         return
     text, markup = await list_screen(member, session, directory)
     await message.answer(text, reply_markup=markup)
+
+
+async def just_unlocked(
+    message: Message, state: FSMContext, raw_state: str | None
+) -> dict[str, Any] | bool:
+    """The right PIN was typed a moment ago (the safety router checked it and passed the update
+    on with the screen to open): that screen, as `resume`."""
+    if raw_state != UNLOCK_STATE:
+        return False
+    data = await state.get_data()
+    resume = data.pop(UNLOCKED_RESUME, None)
+    if not isinstance(resume, str):
+        return False
+    await state.set_data(data)
+    return {"resume": resume}
+
+
+@router.message(F.text.func(valid_pin), just_unlocked)
+async def open_after_pin(
+    message: Message,
+    resume: str,
+    member: Member | None,
+    session: AsyncSession,
+    app: App,
+    directory: Directory,
+) -> None:
+    """Straight to "My requests" (or the request asked for) after the right PIN (tour [25])."""
+    if member is None or not await pin_open(session, member.id, app.safety.clock()):
+        await message.answer(_("Here is the main menu."), reply_markup=main_menu())
+        return
+    try:
+        action = RequestAction.unpack(resume)
+    except (TypeError, ValueError):
+        action = RequestAction(op=RequestOp.LIST)
+    referral = (
+        await ReferralRepo(session).of_member(member.id, action.r)
+        if action.op != RequestOp.LIST and action.r
+        else None
+    )
+    if referral is not None:
+        text, markup = await detail_screen(referral, member, session, app, directory)
+    else:
+        text, markup = await list_screen(member, session, directory)
+    await message.answer("🔓 " + _("Unlocked.") + "\n\n" + text, reply_markup=markup)
 
 
 async def own_referral(

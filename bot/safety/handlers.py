@@ -24,7 +24,7 @@ from bot.config import Settings
 from bot.directory.law import Law
 from bot.directory.model import Directory
 from bot.i18n import _, ngettext
-from bot.referrals.callbacks import RequestAction, RequestOp
+from bot.referrals.callbacks import UNLOCKED_RESUME, RequestAction, RequestOp
 from bot.safety.pin import check_pin, hash_pin, valid_pin
 from bot.safety.service import Prefs, Safety
 from bot.ui.callbacks import CheckUp, Discreet, DiscreetOp, PinMenu, PinOp
@@ -606,12 +606,12 @@ async def pin_unlock(
         return
     row.pin_unlocked_until = safety.clock() + PIN_UNLOCKED
     await state.clear()
-    kb = InlineKeyboardBuilder()
     resume = data.get("resume")
-    if isinstance(resume, str) and resume:
-        kb.button(text="📂 " + _("Open “My requests”"), callback_data=resume)
-    kb.row(menu_button())
-    await message.answer(_("Unlocked."), reply_markup=kb.as_markup())
+    if not isinstance(resume, str) or not resume:
+        resume = RequestAction(op=RequestOp.LIST).pack()
+    # The referrals router opens the screen asked for, with no extra tap (tour [25]).
+    await state.update_data({UNLOCKED_RESUME: resume})
+    raise SkipHandler
 
 
 # -- the PIN in front of "My requests" (bot/referrals/member.py)
