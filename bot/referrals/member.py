@@ -35,6 +35,7 @@ from aiogram.types import (
     Update,
 )
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from babel.dates import format_date
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,6 +68,7 @@ from bot.safety.pin import pin_open, valid_pin
 from bot.telegram.html import utf16_len
 from bot.ui.callbacks import AskAbout
 from bot.ui.keyboards import Menu, main_menu, menu_button
+from bot.ui.localise import fill, here, isolate
 from bot.ui.screens import ack, show
 from storage.crypto import Sealer
 from storage.models import Destination, Member, Referral, ReferralState
@@ -264,12 +266,13 @@ async def choose_need(
 
 
 def write_prompt() -> str:
-    return _(
+    prompt = _(
         "Now write your message to the network in one text, up to {limit} characters.\n\n"
         "Say what you need. Leave out your real name, phone number and address unless you "
         "want the network to have them. You will see everything before it is sent.\n\n"
         "/cancel stops here."
-    ).format(limit=f"{REQUEST_TEXT_LIMIT:,}")
+    )
+    return fill(prompt, here(), limit=REQUEST_TEXT_LIMIT)
 
 
 def cancel_keyboard() -> InlineKeyboardMarkup:
@@ -351,10 +354,11 @@ async def echo(message: Message, text: str) -> None:
 
 
 def too_long_text(count: int) -> str:
-    return _(
+    text = _(
         "Your message has {count} characters; the limit is {limit}. Please shorten it and "
         "send it again. Here it is, so you can copy it:"
-    ).format(count=f"{count:,}", limit=f"{REQUEST_TEXT_LIMIT:,}")
+    )
+    return fill(text, here(), count=count, limit=REQUEST_TEXT_LIMIT)
 
 
 @router.message(Command("cancel"), Ask.text)
@@ -764,7 +768,9 @@ async def write_answer(
 
 
 def when(stamp: dt.datetime) -> str:
-    return stamp.strftime("%Y-%m-%d")
+    """A date as the member's language writes it (29 nov. 2026), isolated in Arabic lines."""
+    lang = here()
+    return isolate(format_date(stamp, "medium", locale=lang), lang)
 
 
 async def list_screen(

@@ -36,6 +36,7 @@ from bot.ui.keyboards import (
     main_menu,
     menu_button,
 )
+from bot.ui.localise import days_phrase, fill, here
 from bot.ui.screens import ack, menu_text, show, stale_button
 from storage.models import Member, MemberSafety
 from storage.repositories import SafetyRepo
@@ -80,11 +81,11 @@ def checkup_pages(settings: Settings, locale: str, law: Law, country: str | None
             "• Your Telegram account number, so that replies can reach you.\n"
             "• Your language and your settings here.\n"
             "• Requests you send, encrypted with a key of your own. Closed requests are "
-            "deleted after {days} days.\n"
+            "deleted after {days}.\n"
             "• For 48 hours, the numbers of the messages in this chat (never their text), so "
             "that “Clear this chat” works.\n\n"
             "/forget deletes all of it and destroys your key."
-        ).format(days=settings.retention_days),
+        ).format(days=days_phrase(settings.retention_days, locale)),
         "<b>"
         + _("What this bot never does")
         + "</b>\n\n"
@@ -134,7 +135,7 @@ def checkup_screen(
 ) -> tuple[str, InlineKeyboardMarkup]:
     pages = checkup_pages(settings, locale, law, country)
     page = max(0, min(page, len(pages) - 1))
-    title = _("Privacy check-up · {page}/{pages}").format(page=page + 1, pages=len(pages))
+    title = fill(_("Privacy check-up · {page}/{pages}"), locale, page=page + 1, pages=len(pages))
     kb = InlineKeyboardBuilder()
     if page > 0:
         kb.button(text="◀ " + _("Back"), callback_data=CheckUp(page=page - 1))
@@ -385,11 +386,15 @@ def locked_text(row: MemberSafety, now: dt.datetime) -> str | None:
     if row.pin_locked_until is None or row.pin_locked_until <= now:
         return None
     minutes = max(1, math.ceil((row.pin_locked_until - now).total_seconds() / 60))
-    return ngettext(
-        "Too many wrong tries. “My requests” is locked for {n} more minute.",
-        "Too many wrong tries. “My requests” is locked for {n} more minutes.",
-        minutes,
-    ).format(n=minutes)
+    return fill(
+        ngettext(
+            "Too many wrong tries. “My requests” is locked for {n} more minute.",
+            "Too many wrong tries. “My requests” is locked for {n} more minutes.",
+            minutes,
+        ),
+        here(),
+        n=minutes,
+    )
 
 
 async def _check(safety: Safety, member: Member, row: MemberSafety, pin: str) -> str | None:
@@ -410,9 +415,13 @@ async def _check(safety: Safety, member: Member, row: MemberSafety, pin: str) ->
         row.pin_failures, row.pin_locked_until = 0, now + PIN_LOCK
         return locked_text(row, now)
     left = PIN_TRIES - row.pin_failures
-    return ngettext(
-        "That PIN is not right. {n} try left.", "That PIN is not right. {n} tries left.", left
-    ).format(n=left)
+    return fill(
+        ngettext(
+            "That PIN is not right. {n} try left.", "That PIN is not right. {n} tries left.", left
+        ),
+        here(),
+        n=left,
+    )
 
 
 async def _refused(
