@@ -107,7 +107,8 @@ ENGLISH_GROUPING = re.compile(r"\d,\d{3}(?!\d)")
 
 def unformatted_numbers(text: str, lang: str) -> list[str]:
     """Numbers in `text` that Babel would not have written that way in `lang`."""
-    plain = re.sub(r"<[^>]+>|https?://\S+", "", text)
+    # Tags, links and phone numbers (+254 20 5292624) are not amounts.
+    plain = re.sub(r"<[^>]+>|https?://\S+|\+?\d[\d ()-]{5,}\d", "", text)
     found = UNGROUPED.findall(plain)
     if lang not in ("en", "zh", "ar"):  # these group with a comma, like English
         found += ENGLISH_GROUPING.findall(plain)
@@ -119,6 +120,7 @@ def test_the_number_scan_is_not_blind() -> None:
     assert unformatted_numbers("4096 символов", "ru") == ["4096"]
     assert unformatted_numbers("la limite est de 2\u202f000, en 2026", "fr") == []
     assert unformatted_numbers("R-4CPH2 · 2,000", "en") == []
+    assert unformatted_numbers("☎️ +254 20 5292624 · 0800 60 60 60", "fr") == []
 
 
 def first_button(chat: Chat, prefix: str) -> str:
