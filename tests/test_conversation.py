@@ -549,3 +549,18 @@ async def test_tour_25_an_old_request_button_opens_that_request_after_the_pin(
     assert any("locked" in r for r in replies) and not any("Private words." in r for r in replies)
     (opened,) = await chat.say("97531")
     assert f"Request {code}" in opened and "Private words." in opened, opened
+
+
+@pytest.mark.settings(flood_limit=0)
+async def test_tour_11_text_typed_after_a_command_goes_into_the_request(chat: Chat) -> None:
+    """/help while writing, then the request typed straight away (no "Go on writing" tap):
+    it becomes the preview, not a guide search; in the Guides section text is a search again."""
+    await start_writing(chat)
+    await chat.say("/help")
+    replies = await chat.say("Police took my papers.")
+    assert any("Check your request" in r and "Police took my papers." in r for r in replies)
+    await chat.tap("Cancel")
+    await start_writing(chat)
+    await chat.say("/guides")
+    replies = await chat.say("decriminalisation")
+    assert not any("Check your request" in r for r in replies), replies

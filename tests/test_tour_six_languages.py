@@ -212,7 +212,9 @@ async def walk(tour: Tour) -> None:
     await tour.say("/ask")
     await tour.tap("an:")
     await tour.say(words["country"])
-    await tour.say(REQUEST)
+    await tour.say("/menu")  # leaves the writing step for a moment
+    await tour.say(REQUEST)  # typed straight away: still the request, not a search
+    assert tour.data("as:s"), f"{tour.lang}: the request typed after /menu was lost"
     await tour.say("/menu")
     preview_message = tour.message_with("as:s")
     sent = await tour.tap("as:s", preview_message)

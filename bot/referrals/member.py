@@ -416,6 +416,34 @@ def short_name(name: str) -> str:
     return name
 
 
+async def kept_writing(message: Message, state: FSMContext) -> bool:
+    """A request's writing step was left for a command less than a minute ago."""
+    data = await state.get_data()
+    at = data.get(KEPT_AT)
+    return (
+        data.get(KEPT) == Ask.text.state
+        and isinstance(at, float | int)
+        and time.time() - at <= KEEP_FOR
+    )
+
+
+# Text typed within a minute of leaving the writing step for a command (/help, /menu…) is the
+# request being written: it goes back into that step and on to the preview, where nothing is
+# sent without a tap (six-language tour: no lost text).
+@router.message(StateFilter(None), F.text, ~F.text.startswith("/"), kept_writing)
+async def text_after_a_command(
+    message: Message,
+    state: FSMContext,
+    app: App,
+    member: Member | None,
+    directory: Directory,
+    session: AsyncSession,
+) -> None:
+    await state.set_state(Ask.text)
+    await state.update_data({KEPT: None, KEPT_AT: None})
+    await write_message(message, state, app, member, directory, session)
+
+
 # Text typed at the top level while a network conversation is open: offered in one tap, never
 # lost (tour [12]). Only when "My requests" is open: a locked phone learns nothing from it.
 @router.message(StateFilter(None), F.text, ~F.text.startswith("/"))
