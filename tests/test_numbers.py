@@ -103,13 +103,15 @@ def test_issue14_7_the_check_finds_a_hand_formatted_number(tmp_path: Path) -> No
 # (19xx, 20xx) is a date, written without grouping in every language.
 UNGROUPED = re.compile(r"(?<![\d\w-])(?!(?:19|20)\d\d(?!\d))\d{4,}(?![\d\w])")
 ENGLISH_GROUPING = re.compile(r"\d,\d{3}(?!\d)")
+# A date or month written as data (2023-11, 2026-11-29), not as the member's language writes it.
+ISO_DATE = re.compile(r"(?<![\w-])(?:19|20)\d\d-\d\d(?:-\d\d)?(?![\w-])")
 
 
 def unformatted_numbers(text: str, lang: str) -> list[str]:
     """Numbers in `text` that Babel would not have written that way in `lang`."""
     # Tags, links and phone numbers (+254 20 5292624) are not amounts.
-    plain = re.sub(r"<[^>]+>|https?://\S+|\+?\d[\d ()-]{5,}\d", "", text)
-    found = UNGROUPED.findall(plain)
+    plain = re.sub(r"<[^>]+>|https?://\S+|\+\d[\d ()-]{5,}\d|\d+(?: \d+){2,}", "", text)
+    found = UNGROUPED.findall(plain) + ISO_DATE.findall(plain)
     if lang not in ("en", "zh", "ar"):  # these group with a comma, like English
         found += ENGLISH_GROUPING.findall(plain)
     return found
@@ -118,6 +120,7 @@ def unformatted_numbers(text: str, lang: str) -> list[str]:
 def test_the_number_scan_is_not_blind() -> None:
     assert unformatted_numbers("limite de 2,000 caractères", "fr") == ["2,000"]
     assert unformatted_numbers("4096 символов", "ru") == ["4096"]
+    assert unformatted_numbers("Информация на 2023-11.", "ru") == ["2023-11"]
     assert unformatted_numbers("la limite est de 2\u202f000, en 2026", "fr") == []
     assert unformatted_numbers("R-4CPH2 · 2,000", "en") == []
     assert unformatted_numbers("☎️ +254 20 5292624 · 0800 60 60 60", "fr") == []
