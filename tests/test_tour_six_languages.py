@@ -16,6 +16,7 @@ shows in another language; a command typed inside a step does what it says.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from functools import cache
 from typing import Any
@@ -292,5 +293,7 @@ async def walk(tour: Tour) -> None:
 @pytest.mark.parametrize("lang", ["en", "fr", "es", "ru", "zh", "ar"])
 async def test_tour_six_languages(new_chat: Any, lang: str) -> None:
     tour = Tour(new_chat(lang), lang)
-    await walk(tour)
+    # About 120 updates; a stuck update must fail the run, not hang it (once, under a load
+    # average of 11, a run waited for over ten minutes: see the report of this branch).
+    await asyncio.wait_for(walk(tour), timeout=600)
     assert tour.steps > 90
