@@ -298,6 +298,31 @@ async def test_tour_10_forget_ends_discreet_mode_at_once(chat: Chat) -> None:
     assert replies and not replies[-1].startswith("Update"), replies
 
 
+def sensitive_words_in(app: App, text: str) -> list[str]:
+    """Sensitive words anywhere in `text` (not only on the first two lines)."""
+    subs, words = sensitive(app)
+    plain = re.sub(r"<[^>]+>", "", text).lower()
+    found = [w for w in subs if w in plain]
+    found += [w for w in words if re.search(f"(?<![{LETTER}]){re.escape(w)}(?![{LETTER}])", plain)]
+    return found
+
+
+@pytest.mark.settings(org_name="Health Guide")
+@pytest.mark.parametrize("lang", ["en", "fr", "es", "ru", "zh", "ar"])
+async def test_tour_8_welcome_and_ask_intro_follow_a_neutral_org_name(
+    new_chat: Any, app: App, lang: str
+) -> None:
+    """With a neutral ORG_NAME, neither the welcome nor the /ask intro names sex work or a
+    network, anywhere in the text, in any of the six languages."""
+    chat: Chat = new_chat(lang)
+    welcome = (await chat.say("/start"))[-1]
+    assert "Health Guide" in welcome
+    assert sensitive_words_in(app, welcome) == [], welcome
+    intro = (await chat.say("/ask"))[-1]
+    assert chat.buttons()  # the needs to choose from
+    assert sensitive_words_in(app, intro) == [], intro
+
+
 # -- [11]: commands escape any writing step ------------------------------------------------------
 
 
@@ -503,6 +528,30 @@ async def test_tour_26_a_cry_for_help_offers_ask_a_network(
     assert first["callback_data"] == "m:ask", first
 
 
+@pytest.mark.parametrize(
+    ("lang", "cry"),
+    [("en", "please help me"), ("fr", "au secours"), ("ru", "помогите"), ("ar", "ساعدوني")],
+)
+async def test_tour_26_a_cry_for_help_links_what_to_do_now(
+    new_chat: Any, lang: str, cry: str
+) -> None:
+    """The cry-for-help screen offers the "What to do now" card (/now), which opens."""
+    chat: Chat = new_chat(lang)
+    await chat.say(cry)
+    buttons = chat.telegram.buttons(chat.chat_id, chat.last_bot_message()["message_id"])
+    now = [b for b in buttons if b.get("callback_data", "").startswith("av:")]
+    assert now, buttons
+    (card,) = await chat.tap_data(now[0]["callback_data"])
+    (direct,) = await chat.say("/now")
+    assert card == direct  # the same card as /now
+    # Plain words that ask for nothing do not get it.
+    await chat.say("decriminalisation")
+    assert not any(
+        b.get("callback_data", "").startswith("av:")
+        for b in chat.telegram.buttons(chat.chat_id, chat.last_bot_message()["message_id"])
+    )
+
+
 async def test_tour_27_checkup_offered_again_after_forget(chat: Chat) -> None:
     await chat.say("/start")
     await chat.say("/forget")
@@ -531,3 +580,54 @@ async def test_tour_25_every_pin_step_has_a_way_out(chat: Chat) -> None:
     # The PIN step is over: a number is now just text, not a PIN.
     replies = await chat.say("1234")
     assert not any("PIN set" in r for r in replies), replies
+
+
+async def test_tour_25_the_right_pin_opens_my_requests_at_once(chat: Chat) -> None:
+    """After the right PIN, "My requests" itself: no "Unlocked." screen to tap through."""
+    code = await submit(chat, "Private words.")
+    await chat.say("/privacy")
+    await chat.tap("PIN for")
+    await chat.tap("Set a PIN")
+    await chat.say("2580")
+    await chat.say("2580")
+    (prompt,) = await chat.say("/requests")
+    assert "locked" in prompt and code not in prompt
+    (wrong,) = await chat.say("1111")
+    assert "not right" in wrong and code not in wrong
+    (opened,) = await chat.say("2580")
+    assert "Unlocked" in opened and code in opened, opened
+    assert any(code in b for b in chat.buttons())
+    # A later number is just text again, not a PIN.
+    replies = await chat.say("2580")
+    assert not any("Unlocked" in r for r in replies), replies
+
+
+async def test_tour_25_an_old_request_button_opens_that_request_after_the_pin(
+    chat: Chat,
+) -> None:
+    """An old "open request" button asks for the PIN, then shows that request at once."""
+    code = await submit(chat, "Private words.")
+    await chat.say("/privacy")
+    await chat.tap("PIN for")
+    await chat.tap("Set a PIN")
+    await chat.say("97531")
+    await chat.say("97531")  # a new PIN: "My requests" is locked from now on
+    replies = await chat.tap_data(f"rq:o:{code}")
+    assert any("locked" in r for r in replies) and not any("Private words." in r for r in replies)
+    (opened,) = await chat.say("97531")
+    assert f"Request {code}" in opened and "Private words." in opened, opened
+
+
+@pytest.mark.settings(flood_limit=0)
+async def test_tour_11_text_typed_after_a_command_goes_into_the_request(chat: Chat) -> None:
+    """/help while writing, then the request typed straight away (no "Go on writing" tap):
+    it becomes the preview, not a guide search; in the Guides section text is a search again."""
+    await start_writing(chat)
+    await chat.say("/help")
+    replies = await chat.say("Police took my papers.")
+    assert any("Check your request" in r and "Police took my papers." in r for r in replies)
+    await chat.tap("Cancel")
+    await start_writing(chat)
+    await chat.say("/guides")
+    replies = await chat.say("decriminalisation")
+    assert not any("Check your request" in r for r in replies), replies

@@ -12,7 +12,7 @@ import yaml
 from bot.config import LANGUAGES
 from bot.directory.countries import CountryKeep, CountryPick
 from bot.directory.handlers import NeedMenu, ServicePage
-from bot.directory.law_handlers import AfterViolence, LawCountry
+from bot.directory.law_handlers import AfterViolence, LawCountry, as_of_label
 from bot.directory.model import check
 from bot.ui.keyboards import Menu
 from tests.fakes import Chat
@@ -70,7 +70,7 @@ async def test_law_gives_the_category_date_and_source_in_each_language(
         card = card_file(code)
         assert card["category"] == category  # the data agrees with the legal mapping
         assert labels[category][lang] in answer, (code, lang)
-        assert str(card["as_of"]) in answer
+        assert as_of_label(str(card["as_of"]), lang) in answer  # 2023-11 through Babel
         host = card["source"][0].split("/")[2].removeprefix("www.")
         assert host in answer
         # A neutral heading on the lock screen: no note, no sex work in the first two lines.

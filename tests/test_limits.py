@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher
+from babel.numbers import format_decimal
 from sqlalchemy import select
 
 from bot.app import App
@@ -62,7 +63,8 @@ async def test_l5_emoji_staff_reply_over_the_limit_is_refused_in_the_group(
     await group.say(EMOJI * count, reply_to=card["message_id"])
     await delivery.drain()
     refusal = [m["text"] for m in group.bot_messages() if "split it" in m["text"]]
-    assert refusal and f"{2 * count} characters" in refusal[0], group.bot_messages()
+    shown = format_decimal(2 * count, locale="en")  # 4,200: through Babel (issue 14 item 7)
+    assert refusal and f"{shown} characters" in refusal[0], group.bot_messages()
     assert not telegram.sent("setMessageReaction")
     assert not any(EMOJI * 10 in t for t in chat.new_texts())
     async with app.sessions() as session:

@@ -65,7 +65,8 @@ async def test_checkup_walks_through_in_every_language(new_chat: Any, lang: str)
         pages.append(chat.last_bot_message()["text"])
     assert chat.last_bot_message()["message_id"] == first  # one message, edited
     assert len(set(pages)) == expected
-    assert f"{expected}/{expected}" in pages[-1]
+    # Arabic isolates the numbers (U+2068 … U+2069) so the line keeps its direction.
+    assert f"{expected}/{expected}" in pages[-1].replace("\u2068", "").replace("\u2069", "")
     assert not any(b.endswith("▶") for b in chat.buttons())
     back = next(b for b in chat.buttons() if b.startswith("◀"))
     await chat.tap(back)

@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.directory.callbacks import AfterViolence
 from bot.guides.loader import LibraryHolder
 from bot.i18n import _
 from bot.ui.callbacks import GuideLink
@@ -65,7 +66,9 @@ async def not_understood(message: Message, library: LibraryHolder, i18n: I18n) -
     cry = is_cry_for_help(words)
     kb = InlineKeyboardBuilder()
     if cry:
+        # Someone who may be hurt: a network, and what to do right now (tour [26]).
         kb.row(ask_button())
+        kb.row(now_button())
     for guide in found:
         version = guide.version(language)
         kb.row(
@@ -95,6 +98,13 @@ async def not_understood(message: Message, library: LibraryHolder, i18n: I18n) -
 def ask_button() -> InlineKeyboardButton:
     return InlineKeyboardButton(
         text="✉️ " + _("Ask a network"), callback_data=Menu(section="ask").pack()
+    )
+
+
+def now_button() -> InlineKeyboardButton:
+    """The "what to do now" card (/now), as the law screens offer it."""
+    return InlineKeyboardButton(
+        text="🩹 " + _("Hurt or in danger? What to do now"), callback_data=AfterViolence().pack()
     )
 
 

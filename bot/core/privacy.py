@@ -17,6 +17,7 @@ from bot.i18n import _
 from bot.safety.retention import forget_member
 from bot.ui.callbacks import CheckUp, Discreet, DiscreetOp, PinMenu, PinOp
 from bot.ui.keyboards import Menu, clear_chat_button, main_menu, menu_button
+from bot.ui.localise import days_phrase, here
 from bot.ui.screens import ack, show
 from storage.models import Member
 
@@ -37,14 +38,14 @@ def privacy_text(settings: Settings) -> str:
         "• your country, only if you asked the bot to remember it;\n"
         "• the dates you first and last wrote;\n"
         "• requests you send, encrypted with a key of your own; closed ones are deleted "
-        "after {days} days;\n"
+        "after {days};\n"
         "• for 48 hours, the numbers of this chat's messages (never their text), so that "
         "“Clear this chat” works.\n\n"
         "It never asks for your real name, phone number, documents, location or photos. "
         "It does not share anything with police or platforms.\n\n"
         "Chats with bots are not end-to-end encrypted. /exit clears this chat; /forget "
         "deletes everything the bot keeps about you."
-    ).format(days=settings.retention_days)
+    ).format(days=days_phrase(settings.retention_days, here()))
 
 
 def privacy_keyboard() -> InlineKeyboardMarkup:

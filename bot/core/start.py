@@ -19,11 +19,12 @@ router = Router(name=__name__)
 
 
 def welcome_text(settings: Settings) -> str:
+    # Only ORG_NAME may say what this is: a neutral name leaves a neutral welcome (tour [8]).
     return _(
         "Hello! This is <b>{org}</b>.\n\n"
         "Here you can:\n"
         "• read short guides on rights, health, safety and work;\n"
-        "• find organisations listed by sex worker networks, and the law where you are;\n"
+        "• find organisations listed by regional networks, and the law where you are;\n"
         "• send a private request to a regional network.\n\n"
         "I never ask for your real name, phone number or documents. Choose an option below."
     ).format(org=html.escape(settings.org_name))

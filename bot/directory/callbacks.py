@@ -1,4 +1,5 @@
-"""Callback data of the services flow, shared by the services and law screens."""
+"""Callback data of the services flow, shared by the services and law screens (and the
+catch-all, which offers "what to do now" to a cry for help)."""
 
 from __future__ import annotations
 
@@ -13,3 +14,9 @@ class ServicePage(CallbackData, prefix="sv"):
 
 class NeedMenu(CallbackData, prefix="sn"):
     c: str
+
+
+class AfterViolence(CallbackData, prefix="av"):
+    """The "what to do now" card; `c` is the country it was opened from, or empty."""
+
+    c: str = ""

@@ -59,6 +59,7 @@ from bot.directory.country_names import aliases, sort_key
 from bot.directory.model import Directory, country_codes
 from bot.i18n import _
 from bot.ui.keyboards import main_menu, menu_button, pager
+from bot.ui.localise import fill
 from bot.ui.screens import ack, show, stale_button
 from storage.models import Member
 from storage.repositories import MemberRepo
@@ -507,7 +508,7 @@ async def show_region(
         "Choose your country, or type its name."
     )
     if pages > 1:
-        text += "\n" + _("Page {page} of {pages}.").format(page=page + 1, pages=pages)
+        text += "\n" + fill(_("Page {page} of {pages}."), lang, page=page + 1, pages=pages)
     await show(query, text, markup)
 
 

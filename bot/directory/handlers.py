@@ -47,6 +47,7 @@ from bot.directory.model import (
 from bot.i18n import _, ngettext
 from bot.ui.callbacks import AskAbout
 from bot.ui.keyboards import Menu, menu_button, pager
+from bot.ui.localise import fill
 from bot.ui.screens import show, stale_button
 from storage.models import Member
 
@@ -233,7 +234,7 @@ def needs_screen(
     total = len(directory.services(country))
     if total:
         kb.button(
-            text=_("All listed services ({count})").format(count=total),
+            text=fill(_("All listed services ({count})"), lang, count=total),
             callback_data=ServicePage(c=country, n=ALL),
         )
     kb.button(text="⚖️ " + _("The law here"), callback_data=LawCountry(c=country))
@@ -300,7 +301,7 @@ async def show_matches(
         total = len(directory.services(country))
         if what and total:
             kb.button(
-                text=_("All listed services ({count})").format(count=total),
+                text=fill(_("All listed services ({count})"), lang, count=total),
                 callback_data=ServicePage(c=country, n=ALL),
             )
         kb.button(text="↩ " + _("Other needs"), callback_data=back)
@@ -310,11 +311,10 @@ async def show_matches(
         return
     shown = matches[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
     title = f"<b>{what}</b> · {where}" if what else f"<b>{where}</b>"
-    count = ngettext("{count} service found.", "{count} services found.", len(matches)).format(
-        count=len(matches)
-    )
+    found = ngettext("{count} service found.", "{count} services found.", len(matches))
+    count = fill(found, lang, count=len(matches))
     if pages > 1:
-        count += " " + _("Page {page} of {pages}.").format(page=page + 1, pages=pages)
+        count += " " + fill(_("Page {page} of {pages}."), lang, page=page + 1, pages=pages)
     cards = "\n\n".join(card(s, directory, lang) for s in shown)
     text = f"{title}\n{count}\n\n{cards}"
     contact_buttons(kb, shown)
@@ -386,7 +386,9 @@ async def nearest_services(
             name = country_name(country, lang)
             if total:
                 kb.button(
-                    text=_("Services in {country} ({count})").format(country=name, count=total),
+                    text=fill(
+                        _("Services in {country} ({count})"), lang, country=name, count=total
+                    ),
                     callback_data=ServicePage(c=country, n=ALL),
                 )
             else:

@@ -6,6 +6,7 @@ card's values and notes come from guides/law/ (bot/directory/law.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,9 +17,9 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from babel.dates import format_date
+from babel.dates import format_date, format_skeleton
 
-from bot.directory.callbacks import NeedMenu, ServicePage
+from bot.directory.callbacks import AfterViolence, NeedMenu, ServicePage
 from bot.directory.countries import (
     CountryRegion,
     ask_country,
@@ -41,10 +42,14 @@ class LawCountry(CallbackData, prefix="lw"):
     c: str
 
 
-class AfterViolence(CallbackData, prefix="av"):
-    """The "what to do now" card; `c` is the country it was opened from, or empty."""
-
-    c: str = ""
+def as_of_label(as_of: str, lang: str) -> str:
+    """ "2023-11" as the member's language writes a month (nov. 2023, 2023年11月); a year alone
+    stays as it is (issue 14 item 7: no hand-formatted number)."""
+    try:
+        month = dt.date.fromisoformat(as_of + "-01")
+    except ValueError:
+        return as_of
+    return format_skeleton("yMMM", month, locale=lang)
 
 
 def source_label(url: str) -> str:
@@ -78,7 +83,7 @@ def law_text(directory: Directory, country: str, lang: str) -> str:
         head,
         "<i>"
         + _("Information as of {date}. A draft: no network has checked it.").format(
-            date=html.escape(card.as_of)
+            date=html.escape(as_of_label(card.as_of, lang))
         )
         + "</i>",
         "",

@@ -28,6 +28,7 @@ from aiogram.enums import ChatType
 from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 
 from bot.i18n import ngettext
+from bot.ui.localise import fill, here
 from storage.crypto import Identity
 
 WINDOW = 60
@@ -110,11 +111,12 @@ def is_safety(event: TelegramObject) -> bool:
 
 
 def wait_notice(seconds: int) -> str:
-    return ngettext(
+    notice = ngettext(
         "You are sending messages very fast. You can go on in {n} second.",
         "You are sending messages very fast. You can go on in {n} seconds.",
         seconds,
-    ).format(n=seconds)
+    )
+    return fill(notice, here(), n=seconds)
 
 
 class Throttle(BaseMiddleware):

@@ -35,3 +35,9 @@ class RequestAction(CallbackData, prefix="rq"):
 
     op: RequestOp
     r: str = ""
+
+
+# FSM data key: the "My requests" screen (RequestAction data) to open once the right PIN is typed.
+# The safety router sets it and passes the update on; the referrals router opens the screen, so
+# the member lands on their requests with no extra tap (tour [25]).
+UNLOCKED_RESUME = "unlocked_resume"

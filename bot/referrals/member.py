@@ -35,6 +35,7 @@ from aiogram.types import (
     Update,
 )
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from babel.dates import format_date
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,7 +49,7 @@ from bot.directory.countries import (
 )
 from bot.directory.model import GLOBAL, Directory, country_codes
 from bot.i18n import _, language_name
-from bot.referrals.callbacks import RequestAction, RequestOp
+from bot.referrals.callbacks import UNLOCKED_RESUME, RequestAction, RequestOp
 from bot.referrals.service import (
     OPEN_STATES,
     REQUEST_TEXT_LIMIT,
@@ -63,10 +64,11 @@ from bot.referrals.texts import (
     network_label,
     pseudonym,
 )
-from bot.safety.pin import pin_open
+from bot.safety.pin import pin_open, valid_pin
 from bot.telegram.html import utf16_len
 from bot.ui.callbacks import AskAbout
 from bot.ui.keyboards import Menu, main_menu, menu_button
+from bot.ui.localise import fill, here, isolate
 from bot.ui.screens import ack, show
 from storage.crypto import Sealer
 from storage.models import Destination, Member, Referral, ReferralState
@@ -91,6 +93,9 @@ KEEP_FOR = 60
 OFFER_LIMIT = 3
 # Commands that end a writing step by themselves: they need no "go on writing" offer.
 OWN_ENDINGS = frozenset({"ask", "cancel", "exit", "forget"})
+# The PIN step of bot/safety/handlers.py (PinEntry.unlock): after the right PIN there, the
+# update comes on here to open "My requests" (tour [25]).
+UNLOCK_STATE = "PinEntry:unlock"
 
 
 class Ask(StatesGroup):
@@ -202,9 +207,10 @@ async def stale(target: Message | CallbackQuery) -> None:
 
 
 def intro_text() -> str:
+    # Names no kind of work: read over a shoulder, it says no more than ORG_NAME (tour [8]).
     return _(
         "<b>Ask a network</b>\n\n"
-        "Send a private request to the sex worker-led network of your region. They see a "
+        "Send a private request to the community-led network of your region. They see a "
         "member code, never your name, username or phone number. Their answer comes back "
         "here.\n\n"
         "What is your request about?"
@@ -260,12 +266,13 @@ async def choose_need(
 
 
 def write_prompt() -> str:
-    return _(
+    prompt = _(
         "Now write your message to the network in one text, up to {limit} characters.\n\n"
         "Say what you need. Leave out your real name, phone number and address unless you "
         "want the network to have them. You will see everything before it is sent.\n\n"
         "/cancel stops here."
-    ).format(limit=f"{REQUEST_TEXT_LIMIT:,}")
+    )
+    return fill(prompt, here(), limit=REQUEST_TEXT_LIMIT)
 
 
 def cancel_keyboard() -> InlineKeyboardMarkup:
@@ -347,10 +354,11 @@ async def echo(message: Message, text: str) -> None:
 
 
 def too_long_text(count: int) -> str:
-    return _(
+    text = _(
         "Your message has {count} characters; the limit is {limit}. Please shorten it and "
         "send it again. Here it is, so you can copy it:"
-    ).format(count=f"{count:,}", limit=f"{REQUEST_TEXT_LIMIT:,}")
+    )
+    return fill(text, here(), count=count, limit=REQUEST_TEXT_LIMIT)
 
 
 @router.message(Command("cancel"), Ask.text)
@@ -406,6 +414,34 @@ def short_name(name: str) -> str:
     if name.endswith(")") and "(" in name:
         return name[name.rindex("(") + 1 : -1]
     return name
+
+
+async def kept_writing(message: Message, state: FSMContext) -> bool:
+    """A request's writing step was left for a command less than a minute ago."""
+    data = await state.get_data()
+    at = data.get(KEPT_AT)
+    return (
+        data.get(KEPT) == Ask.text.state
+        and isinstance(at, float | int)
+        and time.time() - at <= KEEP_FOR
+    )
+
+
+# Text typed within a minute of leaving the writing step for a command (/help, /menu…) is the
+# request being written: it goes back into that step and on to the preview, where nothing is
+# sent without a tap (six-language tour: no lost text).
+@router.message(StateFilter(None), F.text, ~F.text.startswith("/"), kept_writing)
+async def text_after_a_command(
+    message: Message,
+    state: FSMContext,
+    app: App,
+    member: Member | None,
+    directory: Directory,
+    session: AsyncSession,
+) -> None:
+    await state.set_state(Ask.text)
+    await state.update_data({KEPT: None, KEPT_AT: None})
+    await write_message(message, state, app, member, directory, session)
 
 
 # Text typed at the top level while a network conversation is open: offered in one tap, never
@@ -760,7 +796,9 @@ async def write_answer(
 
 
 def when(stamp: dt.datetime) -> str:
-    return stamp.strftime("%Y-%m-%d")
+    """A date as the member's language writes it (29 nov. 2026), isolated in Arabic lines."""
+    lang = here()
+    return isolate(format_date(stamp, "medium", locale=lang), lang)
 
 
 async def list_screen(
@@ -800,6 +838,50 @@ async def cmd_requests(
         return
     text, markup = await list_screen(member, session, directory)
     await message.answer(text, reply_markup=markup)
+
+
+async def just_unlocked(
+    message: Message, state: FSMContext, raw_state: str | None
+) -> dict[str, Any] | bool:
+    """The right PIN was typed a moment ago (the safety router checked it and passed the update
+    on with the screen to open): that screen, as `resume`."""
+    if raw_state != UNLOCK_STATE:
+        return False
+    data = await state.get_data()
+    resume = data.pop(UNLOCKED_RESUME, None)
+    if not isinstance(resume, str):
+        return False
+    await state.set_data(data)
+    return {"resume": resume}
+
+
+@router.message(F.text.func(valid_pin), just_unlocked)
+async def open_after_pin(
+    message: Message,
+    resume: str,
+    member: Member | None,
+    session: AsyncSession,
+    app: App,
+    directory: Directory,
+) -> None:
+    """Straight to "My requests" (or the request asked for) after the right PIN (tour [25])."""
+    if member is None or not await pin_open(session, member.id, app.safety.clock()):
+        await message.answer(_("Here is the main menu."), reply_markup=main_menu())
+        return
+    try:
+        action = RequestAction.unpack(resume)
+    except (TypeError, ValueError):
+        action = RequestAction(op=RequestOp.LIST)
+    referral = (
+        await ReferralRepo(session).of_member(member.id, action.r)
+        if action.op != RequestOp.LIST and action.r
+        else None
+    )
+    if referral is not None:
+        text, markup = await detail_screen(referral, member, session, app, directory)
+    else:
+        text, markup = await list_screen(member, session, directory)
+    await message.answer("🔓 " + _("Unlocked.") + "\n\n" + text, reply_markup=markup)
 
 
 async def own_referral(

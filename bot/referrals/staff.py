@@ -44,6 +44,7 @@ from bot.referrals.callbacks import CardAction, CardOp
 from bot.referrals.service import OPEN_STATES, Referrals, open_body, ring_after_commit
 from bot.referrals.texts import card_markup, card_text, card_view
 from bot.telegram.html import utf16_len
+from bot.ui.localise import fill, here
 from bot.ui.screens import ack
 from storage.models import Member, Referral
 from storage.repositories import GroupRepo, KeyRepo, OutboxRepo, ReferralRepo
@@ -136,10 +137,15 @@ async def staff_reply(
             return
         if utf16_len(text) > STAFF_REPLY_LIMIT:
             await message.reply(
-                _(
-                    "This reply has {count} characters; members can get up to {limit} at a "
-                    "time. Please split it into shorter replies."
-                ).format(count=utf16_len(text), limit=STAFF_REPLY_LIMIT)
+                fill(
+                    _(
+                        "This reply has {count} characters; members can get up to {limit} at "
+                        "a time. Please split it into shorter replies."
+                    ),
+                    here(),
+                    count=utf16_len(text),
+                    limit=STAFF_REPLY_LIMIT,
+                )
             )
             return
         if await Referrals(session, app).staff_reply(referral, text, event_update.update_id):

@@ -18,6 +18,7 @@ from bot.directory.model import Directory
 from bot.i18n import _, language_name
 from bot.referrals.callbacks import CardAction, CardOp
 from bot.referrals.service import Body
+from bot.ui.localise import fill, here
 from storage.models import Member, Referral, ReferralState
 
 # What a member sees for each stored state.
@@ -358,7 +359,8 @@ def alert_text(directory: Directory, params: dict[str, Any]) -> str:
             "The bot cannot post in the group of {network} any more ({error}). Its requests "
             "now go to the fallback group. Add the bot back and send /bind {id} there."
         ).format(network=network, error=error, id=html.escape(network_id))
-    return head + _(
+    dead = _(
         "A message for request {code} could not be delivered after {n} tries ({error}). It is "
         "marked dead; send /bind in the right group to try the card again."
-    ).format(code=code or "—", n=int(params.get("n") or 0), error=error)
+    )
+    return head + fill(dead, here(), code=code or "—", n=int(params.get("n") or 0), error=error)

@@ -25,7 +25,7 @@ from bot.config import Settings
 from bot.directory.law import Law
 from bot.directory.model import Directory
 from bot.i18n import _, ngettext
-from bot.referrals.callbacks import RequestAction, RequestOp
+from bot.referrals.callbacks import UNLOCKED_RESUME, RequestAction, RequestOp
 from bot.safety.pin import check_pin, hash_pin, valid_pin
 from bot.safety.service import Prefs, Safety
 from bot.ui.callbacks import CheckUp, Discreet, DiscreetOp, PinMenu, PinOp
@@ -37,6 +37,7 @@ from bot.ui.keyboards import (
     main_menu,
     menu_button,
 )
+from bot.ui.localise import days_phrase, fill, here
 from bot.ui.screens import ack, menu_text, show, stale_button
 from storage.models import Member, MemberSafety
 from storage.repositories import SafetyRepo
@@ -81,11 +82,11 @@ def checkup_pages(settings: Settings, locale: str, law: Law, country: str | None
             "• Your Telegram account number, so that replies can reach you.\n"
             "• Your language and your settings here.\n"
             "• Requests you send, encrypted with a key of your own. Closed requests are "
-            "deleted after {days} days.\n"
+            "deleted after {days}.\n"
             "• For 48 hours, the numbers of the messages in this chat (never their text), so "
             "that “Clear this chat” works.\n\n"
             "/forget deletes all of it and destroys your key."
-        ).format(days=settings.retention_days),
+        ).format(days=days_phrase(settings.retention_days, locale)),
         "<b>"
         + _("What this bot never does")
         + "</b>\n\n"
@@ -135,7 +136,7 @@ def checkup_screen(
 ) -> tuple[str, InlineKeyboardMarkup]:
     pages = checkup_pages(settings, locale, law, country)
     page = max(0, min(page, len(pages) - 1))
-    title = _("Privacy check-up · {page}/{pages}").format(page=page + 1, pages=len(pages))
+    title = fill(_("Privacy check-up · {page}/{pages}"), locale, page=page + 1, pages=len(pages))
     kb = InlineKeyboardBuilder()
     if page > 0:
         kb.button(text="◀ " + _("Back"), callback_data=CheckUp(page=page - 1))
@@ -386,11 +387,15 @@ def locked_text(row: MemberSafety, now: dt.datetime) -> str | None:
     if row.pin_locked_until is None or row.pin_locked_until <= now:
         return None
     minutes = max(1, math.ceil((row.pin_locked_until - now).total_seconds() / 60))
-    return ngettext(
-        "Too many wrong tries. “My requests” is locked for {n} more minute.",
-        "Too many wrong tries. “My requests” is locked for {n} more minutes.",
-        minutes,
-    ).format(n=minutes)
+    return fill(
+        ngettext(
+            "Too many wrong tries. “My requests” is locked for {n} more minute.",
+            "Too many wrong tries. “My requests” is locked for {n} more minutes.",
+            minutes,
+        ),
+        here(),
+        n=minutes,
+    )
 
 
 async def _check(safety: Safety, member: Member, row: MemberSafety, pin: str) -> str | None:
@@ -411,9 +416,13 @@ async def _check(safety: Safety, member: Member, row: MemberSafety, pin: str) ->
         row.pin_failures, row.pin_locked_until = 0, now + PIN_LOCK
         return locked_text(row, now)
     left = PIN_TRIES - row.pin_failures
-    return ngettext(
-        "That PIN is not right. {n} try left.", "That PIN is not right. {n} tries left.", left
-    ).format(n=left)
+    return fill(
+        ngettext(
+            "That PIN is not right. {n} try left.", "That PIN is not right. {n} tries left.", left
+        ),
+        here(),
+        n=left,
+    )
 
 
 async def _refused(
@@ -607,12 +616,12 @@ async def pin_unlock(
         return
     row.pin_unlocked_until = safety.clock() + PIN_UNLOCKED
     await state.clear()
-    kb = InlineKeyboardBuilder()
     resume = data.get("resume")
-    if isinstance(resume, str) and resume:
-        kb.button(text="📂 " + _("Open “My requests”"), callback_data=resume)
-    kb.row(menu_button())
-    await message.answer(_("Unlocked."), reply_markup=kb.as_markup())
+    if not isinstance(resume, str) or not resume:
+        resume = RequestAction(op=RequestOp.LIST).pack()
+    # The referrals router opens the screen asked for, with no extra tap (tour [25]).
+    await state.update_data({UNLOCKED_RESUME: resume})
+    raise SkipHandler
 
 
 # -- the PIN in front of "My requests" (bot/referrals/member.py)

@@ -9,10 +9,21 @@ out on its own and the sentence keeps its direction.
 
 from __future__ import annotations
 
+from aiogram.utils.i18n import get_i18n
 from babel.numbers import format_decimal
+
+from bot.i18n import ngettext
 
 RTL = frozenset({"ar"})
 FSI, PDI, RLM = "\u2068", "\u2069", "\u200f"
+
+
+def here() -> str:
+    """The language of the update being handled, or "en" outside one (tests, the CLI)."""
+    try:
+        return str(get_i18n().current_locale)
+    except LookupError:
+        return "en"
 
 
 def is_rtl(language: str) -> bool:
@@ -42,6 +53,13 @@ def fill(template: str, language: str, /, **values: object) -> str:
         for key, v in values.items()
     }
     return template.format(**shown)
+
+
+def days_phrase(days: int, language: str) -> str:
+    """ "90 days" with the plural the language needs (Arabic: يومًا / أيام / يومان)."""
+    # NOTE: as in "deleted after {n} days" (Arabic: after بعد, so the dual is يومين).
+    phrase = ngettext("{n} day", "{n} days", days)
+    return fill(phrase, language, n=days)
 
 
 def rtl_line(text: str, language: str) -> str:
