@@ -31,6 +31,7 @@ from bot.config import Settings
 from bot.i18n import _
 from bot.referrals.service import ring_after_commit
 from bot.telegram.html import utf16_len
+from bot.ui.localise import fill, here
 from bot.ui.screens import ack
 from storage.models import BadDateReport, OutboxKind, utcnow
 from storage.repositories import BadDateRepo, GroupRepo, OutboxRepo
@@ -179,11 +180,16 @@ async def edit_report(
         await message.answer(
             prompt_head(report.code)
             + "\n\n"
-            + _(
-                "{name}: reply to this message with the alert as members should read it, up "
-                "to {limit} characters. Take out anything that could identify the member. "
-                "The current text:"
-            ).format(name=html.escape(who_pressed(query)), limit=f"{ALERT_TEXT_LIMIT:,}")
+            + fill(
+                _(
+                    "{name}: reply to this message with the alert as members should read it, up "
+                    "to {limit} characters. Take out anything that could identify the member. "
+                    "The current text:"
+                ),
+                here(),
+                name=html.escape(who_pressed(query)),
+                limit=ALERT_TEXT_LIMIT,
+            )
             + "\n"
             + quote(text),
             reply_parameters=ReplyParameters(
@@ -236,10 +242,15 @@ async def rewrite_alert(
             return
         if utf16_len(text) > ALERT_TEXT_LIMIT:
             await message.reply(
-                _(
-                    "This text has {count} characters; an alert can have up to {limit}. "
-                    "Please shorten it and reply again."
-                ).format(count=f"{utf16_len(text):,}", limit=f"{ALERT_TEXT_LIMIT:,}")
+                fill(
+                    _(
+                        "This text has {count} characters; an alert can have up to {limit}. "
+                        "Please shorten it and reply again."
+                    ),
+                    here(),
+                    count=utf16_len(text),
+                    limit=ALERT_TEXT_LIMIT,
+                )
             )
             return
         if not has_words(text):

@@ -71,6 +71,7 @@ from bot.referrals.texts import country_label
 from bot.telegram.html import utf16_len
 from bot.ui.callbacks import AskAbout
 from bot.ui.keyboards import Menu, main_menu, menu_button
+from bot.ui.localise import fill, here
 from bot.ui.screens import ack, show
 from storage.models import BadDateReport, BadDateState, Member, utcnow
 from storage.repositories import BadDateRepo, GroupRepo, KeyRepo
@@ -176,10 +177,14 @@ async def start_report(
 
 
 def area_prompt() -> str:
-    return _(
-        "In which town, city or area did it happen? Write it in your own words, up to "
-        "{limit} characters."
-    ).format(limit=AREA_LIMIT)
+    return fill(
+        _(
+            "In which town, city or area did it happen? Write it in your own words, up to "
+            "{limit} characters."
+        ),
+        here(),
+        limit=AREA_LIMIT,
+    )
 
 
 @country_chosen(PURPOSE, keep_inline=True)
@@ -217,10 +222,15 @@ async def echo(message: Message, text: str) -> None:
 
 async def too_long(message: Message, text: str, limit: int) -> None:
     await message.answer(
-        _(
-            "This has {count} characters; the limit is {limit}. Please shorten it and send it "
-            "again. Here it is, so you can copy it:"
-        ).format(count=f"{utf16_len(text):,}", limit=f"{limit:,}"),
+        fill(
+            _(
+                "This has {count} characters; the limit is {limit}. Please shorten it and send it "
+                "again. Here it is, so you can copy it:"
+            ),
+            here(),
+            count=utf16_len(text),
+            limit=limit,
+        ),
         reply_markup=cancel_keyboard(),
     )
     await echo(message, text)
@@ -308,11 +318,15 @@ async def toggle_harm(query: CallbackQuery, callback_data: ReportStep, state: FS
 
 
 def description_prompt() -> str:
-    return _(
-        "Describe the person so others can recognise them: how they look, their vehicle, "
-        "phone number or online name, and what they did. Up to {limit} characters.\n\n"
-        "Leave out your own name and anything that could identify you."
-    ).format(limit=f"{DESCRIPTION_LIMIT:,}")
+    return fill(
+        _(
+            "Describe the person so others can recognise them: how they look, their vehicle, "
+            "phone number or online name, and what they did. Up to {limit} characters.\n\n"
+            "Leave out your own name and anything that could identify you."
+        ),
+        here(),
+        limit=DESCRIPTION_LIMIT,
+    )
 
 
 @router.callback_query(ReportStep.filter(F.op == StepOp.HARMS_DONE))
@@ -614,7 +628,7 @@ async def open_my_report(
     lines = [
         "<b>" + _("Report {code}").format(code=report.code) + "</b>",
         "",
-        _("Sent: {date}").format(date=f"{report.created_at:%Y-%m-%d}"),
+        fill(_("Sent: {date}"), here(), date=report.created_at),
         _("State: {state}").format(state=html.escape(state_label(report.state))),
         *report_lines(view),
     ]

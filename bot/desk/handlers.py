@@ -61,6 +61,7 @@ from bot.referrals.callbacks import CardAction, CardOp
 from bot.referrals.service import OPEN_STATES, Referrals, ring_after_commit
 from bot.referrals.texts import network_label
 from bot.telegram.html import utf16_len
+from bot.ui.localise import fill, here
 from bot.ui.screens import ack
 from storage.models import Referral, Transfer
 from storage.repositories import DeskRepo, OutboxRepo, ReferralRepo
@@ -171,8 +172,11 @@ async def cmd_saved(
             return
         if utf16_len(text) > ANSWER_LIMIT:
             await message.answer(
-                _("This answer has {count} characters; a saved answer can have {limit}.").format(
-                    count=utf16_len(text), limit=ANSWER_LIMIT
+                fill(
+                    _("This answer has {count} characters; a saved answer can have {limit}."),
+                    here(),
+                    count=utf16_len(text),
+                    limit=ANSWER_LIMIT,
                 )
             )
             return
@@ -507,8 +511,11 @@ async def transfer_note(
             return
         if utf16_len(note) > NOTE_LIMIT:
             await message.reply(
-                _("This note has {count} characters; please keep it under {limit}.").format(
-                    count=utf16_len(note), limit=NOTE_LIMIT
+                fill(
+                    _("This note has {count} characters; please keep it under {limit}."),
+                    here(),
+                    count=utf16_len(note),
+                    limit=NOTE_LIMIT,
                 )
             )
             return

@@ -44,6 +44,7 @@ from bot.referrals.texts import member_state_label, network_label
 from bot.safety.pin import pin_open
 from bot.telegram.html import utf16_len
 from bot.ui.keyboards import main_menu
+from bot.ui.localise import fill, here
 from bot.ui.screens import show
 from storage.crypto import Sealer
 from storage.models import Member, Referral
@@ -81,10 +82,15 @@ def refused_text() -> str:
 
 
 def caption_too_long(count: int) -> str:
-    return _(
-        "Not sent: the caption has {count} characters, and up to {limit} can go with a photo "
-        "or voice note. Please send it with a shorter caption, and the rest as text."
-    ).format(count=count, limit=CAPTION_LIMIT)
+    return fill(
+        _(
+            "Not sent: the caption has {count} characters, and up to {limit} can go with a photo "
+            "or voice note. Please send it with a shorter caption, and the rest as text."
+        ),
+        here(),
+        count=count,
+        limit=CAPTION_LIMIT,
+    )
 
 
 def photo_warning(network: str, code: str) -> str:
