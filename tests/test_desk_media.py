@@ -127,6 +127,35 @@ async def test_desk_staff_voice_reply_anonymous(
     assert copy["message_id"] in deleted
 
 
+async def test_desk_forget_deletes_relayed_media_in_the_members_chat(
+    chat: Chat, group: Group, delivery: Delivery, app: App, telegram: FakeTelegram
+) -> None:
+    """/forget, like /exit, deletes a staff photo relayed to the member (issue 15 item 3), and
+    keeps nothing that could copy it again."""
+    await group.bind("aswa")
+    code = await submit(chat, "Is this the right clinic?")
+    await delivery.drain()
+    raw = telegram.user_media(
+        group.person, "photo", chat_id=group.chat_id, reply_to=group.card(code)["message_id"]
+    )
+    await group.feed(raw)
+    await delivery.drain()
+    (copy,) = copies(telegram, chat.chat_id)
+
+    await chat.say("/forget")
+    await chat.tap("Yes, delete everything")
+    deleted = {
+        int(i)
+        for c in telegram.sent("deleteMessages", chat.chat_id)
+        for i in c.params["message_ids"]
+    } | {int(c.params["message_id"]) for c in telegram.sent("deleteMessage", chat.chat_id)}
+    assert copy["message_id"] in deleted
+    # The delivered row remembers neither the member's chat nor where the photo came from.
+    (row,) = await media_rows(app)
+    assert row.sent_chat_hash is None and row.sent_chat_sealed is None and row.message_id is None
+    assert row.params_sealed is None
+
+
 async def test_desk_first_photo_warned_once(
     chat: Chat, group: Group, delivery: Delivery, app: App, telegram: FakeTelegram
 ) -> None:
