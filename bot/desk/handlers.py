@@ -55,6 +55,7 @@ from bot.referrals.access import (
     group_language,
     is_admin,
     refuse,
+    refused_reply,
     serving_chats,
 )
 from bot.referrals.callbacks import CardAction, CardOp
@@ -230,20 +231,7 @@ async def cmd_use(
         if referral is None:
             await message.reply(_("Reply to a request's card with <code>/use name</code>."))
             return
-        if message.chat.id not in await serving_chats(session, referral):
-            log.warning("refused /use from a group that does not serve the request")
-            await message.reply(
-                _("This group no longer handles {code}: the member will not get this.").format(
-                    code=referral.code
-                )
-            )
-            return
-        if referral.state not in OPEN_STATES or referral.member_id is None:
-            await message.reply(
-                _("{code} is closed or withdrawn: the member will not get this.").format(
-                    code=referral.code
-                )
-            )
+        if await refused_reply(message, session, referral, "/use"):
             return
         name = (command.args or "").strip().lower()
         network_id = current_network(referral)

@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.directory.model import GLOBAL
 from bot.i18n import _
 from bot.referrals.callbacks import CardAction
+from bot.referrals.service import OPEN_STATES
 from bot.ui.screens import ack
 from storage.models import Referral
 from storage.repositories import GroupRepo, ReferralRepo
@@ -35,6 +36,30 @@ async def serving_chats(session: AsyncSession, referral: Referral) -> set[int]:
         if chat is not None:
             chats.add(chat)
     return chats
+
+
+async def refused_reply(
+    message: Message, session: AsyncSession, referral: Referral, what: str
+) -> bool:
+    """Whether staff in this group can no longer answer `referral` (and were told why): the
+    group does not serve it, or it is closed, withdrawn or its member is gone. `what` names
+    the action for the log line; never its content."""
+    if message.chat.id not in await serving_chats(session, referral):
+        log.warning("refused %s from a group that does not serve the request", what)
+        await message.reply(
+            _("This group no longer handles {code}: the member will not get this.").format(
+                code=referral.code
+            )
+        )
+        return True
+    if referral.state not in OPEN_STATES or referral.member_id is None:
+        await message.reply(
+            _("{code} is closed or withdrawn: the member will not get this.").format(
+                code=referral.code
+            )
+        )
+        return True
+    return False
 
 
 async def group_language(session: AsyncSession, chat_id: int, settings: Settings) -> str:

@@ -37,7 +37,7 @@ from bot.app import App
 from bot.config import Settings
 from bot.directory.model import Directory
 from bot.i18n import _
-from bot.referrals.access import group_language, serving_chats
+from bot.referrals.access import group_language, refused_reply
 from bot.referrals.member import ANSWER, Answer, locked_answer, reply_target, short_name
 from bot.referrals.service import OPEN_STATES, Media, Referrals, ring_after_commit
 from bot.referrals.texts import member_state_label, network_label
@@ -278,20 +278,7 @@ async def staff_media(
         )
         if referral is None:
             return
-        if message.chat.id not in await serving_chats(session, referral):
-            log.warning("refused staff media from a group that does not serve the request")
-            await message.reply(
-                _("This group no longer handles {code}: the member will not get this.").format(
-                    code=referral.code
-                )
-            )
-            return
-        if referral.state not in OPEN_STATES or referral.member_id is None:
-            await message.reply(
-                _("{code} is closed or withdrawn: the member will not get this.").format(
-                    code=referral.code
-                )
-            )
+        if await refused_reply(message, session, referral, "staff media"):
             return
         if not (message.photo or message.voice):
             await message.reply(

@@ -409,6 +409,13 @@ async def plan_reminder(job: Job) -> Plan | None:
     return await reply_to_card(job, reminder_text(job.ref.code, hours))
 
 
+def reply_markup(code: str) -> InlineKeyboardMarkup:
+    """The member's "Reply" under anything relayed to them from staff."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text="↩️ " + _("Reply"), callback_data=RequestAction(op=RequestOp.REPLY, r=code))
+    return kb.as_markup()
+
+
 async def plan_relay(job: Job) -> Plan | None:
     """A reply from staff to the member, or the member's answer to the card's group."""
     row, referral = job.row, job.ref
@@ -422,18 +429,13 @@ async def plan_relay(job: Job) -> Plan | None:
         network = network_label(
             job.app.directory, referral.group_network_id or referral.network_id
         )
-        kb = InlineKeyboardBuilder()
-        kb.button(
-            text="↩️ " + _("Reply"),
-            callback_data=RequestAction(op=RequestOp.REPLY, r=referral.code),
-        )
         return Plan(
             row.id,
             row.kind,
             row.destination,
             job.member.telegram_id,
             relay_to_member_text(network, referral.code, text, row.repeat),
-            kb.as_markup(),
+            reply_markup(referral.code),
         )
     target = await group_reply_target(job)
     if target is None:
@@ -464,18 +466,13 @@ async def plan_media(job: Job) -> Plan | None:
         network = network_label(
             job.app.directory, referral.group_network_id or referral.network_id
         )
-        kb = InlineKeyboardBuilder()
-        kb.button(
-            text="↩️ " + _("Reply"),
-            callback_data=RequestAction(op=RequestOp.REPLY, r=referral.code),
-        )
         return Plan(
             row.id,
             row.kind,
             row.destination,
             job.member.telegram_id,
             media_to_member_caption(network, referral.code, media.caption, row.repeat),
-            kb.as_markup(),
+            reply_markup(referral.code),
             copy_from=source,
         )
     target = await group_reply_target(job)

@@ -38,10 +38,10 @@ from bot.referrals.access import (
     acted_on_card,
     chat_of,
     group_language,
-    serving_chats,
+    refused_reply,
 )
 from bot.referrals.callbacks import CardAction, CardOp
-from bot.referrals.service import OPEN_STATES, Referrals, open_body, ring_after_commit
+from bot.referrals.service import Referrals, open_body, ring_after_commit
 from bot.referrals.texts import card_markup, card_text, card_view
 from bot.telegram.html import utf16_len
 from bot.ui.localise import fill, here
@@ -111,20 +111,7 @@ async def staff_reply(
         )
         if referral is None:
             return  # a reply to one of the bot's other messages (/bind's answer, a reminder)
-        if message.chat.id not in await serving_chats(session, referral):
-            log.warning("refused a staff reply from a group that does not serve the request")
-            await message.reply(
-                _("This group no longer handles {code}: the member will not get this.").format(
-                    code=referral.code
-                )
-            )
-            return
-        if referral.state not in OPEN_STATES or referral.member_id is None:
-            await message.reply(
-                _("{code} is closed or withdrawn: the member will not get this.").format(
-                    code=referral.code
-                )
-            )
+        if await refused_reply(message, session, referral, "a staff reply"):
             return
         text = message.text
         if text is None:
