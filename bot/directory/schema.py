@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, NoReturn, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, NoReturn, Self, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from babel import Locale
@@ -29,15 +29,17 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from bot.config import LANGUAGES
 from bot.directory.law import (
+    ACTIVITIES,
     ACTIVITY,
     AS_OF_RE,
     CATEGORIES,
@@ -267,6 +269,41 @@ class Entry(BaseModel):
         required = {f.alias or name for name, f in cls.model_fields.items() if f.is_required()}
         return {k: v for k, v in data.items() if v is not None or k not in required}
 
+    @classmethod
+    def rules(cls, data: dict[Any, Any]) -> list[tuple[str | None, str]]:
+        """Rules across fields, as (the key to report it at, or None for the entry; message).
+
+        Checked on the mapping as written, so they are reported beside any problem of a field:
+        one round of fixes is enough."""
+        return []
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_rules(cls, data: object, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        broken = cls.rules(data) if isinstance(data, dict) else []
+        if not broken:
+            return handler(data)
+        errors: list[InitErrorDetails] = []
+        try:
+            handler(data)
+        except ValidationError as exc:
+            errors = [_again(err) for err in exc.errors()]
+        for key, message in broken:
+            loc = (key,) if key else ()
+            errors.append(InitErrorDetails(type=_custom(message), loc=loc, input=data))
+        raise ValidationError.from_exception_data(cls.__name__, errors)
+
+
+def _custom(message: str) -> PydanticCustomError:
+    return PydanticCustomError("directory", message)
+
+
+def _again(err: ErrorDetails) -> InitErrorDetails:
+    """An error met while validating, to raise again beside a broken rule."""
+    if err["type"] == "directory":
+        return InitErrorDetails(type=_custom(err["msg"]), loc=err["loc"], input=err["input"])
+    return InitErrorDetails(type=err["type"], loc=err["loc"], input=err["input"])
+
 
 class Texts(Entry):
     """Language code -> text; English required (the fallback), the others optional."""
@@ -390,19 +427,18 @@ class Service(Entry):
     note: Note | None = None
     review: Annotated[str, BeforeValidator(valid_review)] = "draft"
 
-    @model_validator(mode="after")
-    def _rules(self) -> Service:
-        given = self.model_fields_set
-        if ("lat" in given) != ("lon" in given):
-            fail("give both `lat` and `lon`, or neither")
-        if self.checked_by is None and "checked_on" in given:
-            fail("`checked_on` without `checked_by`", "checked_on")
-        if self.checked_by is not None and "checked_on" not in given:
-            fail(
-                "`checked_by` without `checked_on` (the date the network checked it)",
-                "checked_by",
-            )
-        return self
+    @classmethod
+    def rules(cls, data: dict[Any, Any]) -> list[tuple[str | None, str]]:
+        """Both coordinates or neither; only a network checks an entry, and it says when."""
+        out: list[tuple[str | None, str]] = []
+        if ("lat" in data) != ("lon" in data):
+            out.append((None, "give both `lat` and `lon`, or neither"))
+        if data.get("checked_by") is None and "checked_on" in data:
+            out.append(("checked_on", "`checked_on` without `checked_by`"))
+        if data.get("checked_by") is not None and "checked_on" not in data:
+            message = "`checked_by` without `checked_on` (the date the network checked it)"
+            out.append(("checked_by", message))
+        return out
 
 
 # -- the law (guides/law/) -----------------------------------------------------------------
@@ -459,16 +495,22 @@ class LawCard(Entry):
     note: CardNote | None = None
     review: Annotated[str, BeforeValidator(choice(LAW_REVIEW))] = one_of(LAW_REVIEW)
 
-    @model_validator(mode="after")
-    def _category_follows(self) -> LawCard:
-        if not consistent(self.category, self.selling, self.buying, self.third_parties):
-            fail(
-                f"category {self.category!r} does not follow from selling {self.selling!r}, "
-                f"buying {self.buying!r} and third_parties {self.third_parties!r} "
-                "(see guides/law/README.txt)",
-                "category",
-            )
-        return self
+    @classmethod
+    def rules(cls, data: dict[Any, Any]) -> list[tuple[str | None, str]]:
+        """The category follows from the three activities (guides/law/README.txt)."""
+        category = data.get("category")
+        selling, buying, third = (
+            value if (value := data.get(key)) in ACTIVITY else None for key in ACTIVITIES
+        )
+        if category not in CATEGORIES or selling is None:
+            return []
+        if consistent(category, selling, buying, third):
+            return []
+        message = (
+            f"category {category!r} does not follow from selling {selling!r}, buying "
+            f"{buying!r} and third_parties {third!r} (see guides/law/README.txt)"
+        )
+        return [("category", message)]
 
 
 class Notice(Entry):
