@@ -3,6 +3,9 @@
 Loaded from `guides/networks.yaml`, `guides/needs.yaml` and `guides/services/<region>.yaml` into
 frozen dataclasses. `check(guides_dir)` returns every problem as `path:line: message` (it backs
 `python -m bot guides check`); `load(guides_dir)` returns a `Directory` or raises `ContentError`.
+Each entry is validated by its pydantic model (bot/directory/schema.py); the `read_*` functions
+here add the checks that span entries or files (duplicate ids, a country in two regions or
+networks, unknown regions, file names, a notice's languages and first lines).
 
 Routing: country -> region -> the network whose list holds the country, else the `global` entry;
 a network's `also_countries` are countries routed elsewhere where it has members too, so the

@@ -7,8 +7,9 @@ two regions, unknown regions, file names) as small functions of its own.
 
 Messages are written for a maintainer, not in pydantic's words: every validator raises
 `fail(...)` with the final text, where `{key}` stands for the field's dotted path inside its
-entry (`contacts.website`, `note.en`). `problems` maps each error's location back to the line of
-the offending key with the shared YAML line reader (`bot/yaml_lines.py`).
+entry (`contacts.website`, `note.en`). `validate` maps each error's location back to the line of
+the offending key with the shared YAML line reader (`bot/yaml_lines.py`). Rules across fields
+(`Entry.rules`) are checked on the mapping as written, beside the fields' own problems.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ MAX_NOTE = 600
 OWN_SITE = "own-site"
 REVIEW = ("draft", "reviewed")
 
-KEY = "{key}"  # stands for the field's dotted path in a message; `problems` fills it in
+KEY = "{key}"  # stands for the field's dotted path in a message; `explain` fills it in
 
 
 @cache
@@ -98,9 +99,9 @@ def language_codes() -> frozenset[str]:
     )
 
 
-def fail(message: str, field: str | None = None) -> NoReturn:
-    """Stop validating this value; `field` places a rule about the whole entry at one key."""
-    raise PydanticCustomError("directory", message, {"field": field} if field else None)
+def fail(message: str) -> NoReturn:
+    """Stop validating this value, with the message a maintainer reads."""
+    raise PydanticCustomError("directory", message)
 
 
 # -- values --------------------------------------------------------------------------------
@@ -624,13 +625,12 @@ def explain(
     line: int,
     name: str,
     prefix: tuple[str, ...],
-    err: Any,
+    err: ErrorDetails,
 ) -> tuple[int, str]:
+    """The line and the message of one error (pydantic's own kinds worded like ours)."""
     loc = tuple(err["loc"])
     if loc and loc[-1] == "[key]":  # a mapping's key failed: report it at the key
         loc = loc[:-1]
-    if field := (err.get("ctx") or {}).get("field"):
-        loc = (*loc, field)
     owner = _owner(model, loc)
     names = [*prefix, *(str(part) for part in loc if isinstance(part, str))]
     key, parent = ".".join(names) or name, ".".join(names[:-1]) or name
