@@ -585,23 +585,11 @@ def read_services(reader: Reader, regions: list[Region]) -> list[Service]:
 
 
 def service(entry: schema.Service) -> Service:
+    fields = entry.model_dump(exclude={"contacts", "note"})
     contacts = entry.contacts.model_dump() if entry.contacts else {}
     return Service(
-        id=entry.id,
-        name=entry.name,
-        country=entry.country,
-        city=entry.city,
-        lat=entry.lat,
-        lon=entry.lon,
-        needs=entry.needs,
-        languages=entry.languages,
+        **fields,
         contacts=Contacts(**{key: value for key, value in contacts.items() if value}),
-        listed_by=entry.listed_by,
-        source=entry.source,
-        source_seen=entry.source_seen,
-        review=entry.review,
-        checked_by=entry.checked_by,
-        checked_on=entry.checked_on,
         notes=entry.note.by_language() if entry.note else {},
     )
 
@@ -671,20 +659,9 @@ def read_card(reader: Reader, path: Path) -> LawCard | None:
         reader.add(path, line_of(entry, "country"), f"country {code} in a file named {path.name}")
     if card is None or len(reader.problems) > before:
         return None
+    fields = card.model_dump(exclude={"source", "note"})
     notes = card.note.by_language() if card.note else {}
-    return LawCard(
-        card.country,
-        card.category,
-        card.selling,
-        card.buying,
-        card.third_parties,
-        card.hiv,
-        card.as_of,
-        tuple(card.source),
-        card.source_seen,
-        notes,
-        card.review,
-    )
+    return LawCard(**fields, sources=tuple(card.source), notes=notes)
 
 
 def read_notice(
