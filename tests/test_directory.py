@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot.app import create_app
-from bot.config import PROJECT_ROOT, Settings
+from bot.config import LANGUAGES, PROJECT_ROOT, Settings
+from bot.directory import schema
+from bot.directory.law import ACTIVITIES, ACTIVITY, CATEGORIES, HIV
 from bot.directory.model import (
     GLOBAL,
     Contacts,
@@ -188,6 +190,60 @@ def test_each_broken_entry_gets_one_clear_message_at_its_line(case: str, tmp_pat
         assert re.match(r"^.+\.yaml:\d+: \S", str(problem)), str(problem)
     with pytest.raises(ContentError):
         load(root, TODAY)
+
+
+def recorded_problems() -> dict[str, list[str]]:
+    """tests/fixtures/directory/problems.txt: [case] then its problems, one a line."""
+    cases: dict[str, list[str]] = {}
+    for line in (FIXTURES / "problems.txt").read_text(encoding="utf-8").splitlines():
+        if line.startswith("["):
+            cases[line.strip("[]")] = []
+        elif line and not line.startswith("#"):
+            cases[list(cases)[-1]].append(line)
+    return cases
+
+
+def test_broken_fixtures_report_the_recorded_problems_byte_for_byte(tmp_path: Path) -> None:
+    """Issue 9 item 4: the pydantic schema reports what the hand-written checker did, exactly."""
+    recorded = recorded_problems()
+    assert sorted(recorded) == BROKEN
+    for case, lines in recorded.items():
+        root = broken_copy(case, tmp_path / case)
+        got = [
+            f"{p.path.relative_to(root).as_posix()}:{p.line}: {p.message}"
+            for p in check(root, TODAY)
+        ]
+        assert got == lines, case
+
+
+def test_texts_cover_every_language() -> None:
+    """The texts model has one field per interface language, English first (the fallback)."""
+    assert tuple(schema.Texts.model_fields) == LANGUAGES
+
+
+def test_vocabulary_labels_every_value_of_the_law_cards() -> None:
+    """Each group of vocabulary.yaml's model names exactly the values a law card may take."""
+    groups = {
+        schema.CategoryLabels: CATEGORIES,
+        schema.ActivityLabels: ACTIVITY,
+        schema.HivLabels: HIV,
+        schema.FieldLabels: (*ACTIVITIES, "hiv"),
+    }
+    for model, values in groups.items():
+        assert [f.alias or name for name, f in model.model_fields.items()] == list(values)
+
+
+def test_a_need_that_is_a_list_is_reported_not_a_crash(tmp_path: Path) -> None:
+    """`needs: [[legal-help]]` used to raise TypeError (unhashable); now it is one problem."""
+    root = broken_copy("valid", tmp_path)
+    services = root / "services" / "west.yaml"
+    services.write_text(
+        services.read_text(encoding="utf-8").replace("needs: [hiv]", "needs: [[hiv]]"),
+        encoding="utf-8",
+    )
+    assert [f"{p.line}: {p.message}" for p in check(root, TODAY)] == [
+        "4: unknown need ['hiv'] (see needs.yaml)"
+    ]
 
 
 async def test_start_refuses_a_broken_directory(settings: Settings, tmp_path: Path) -> None:

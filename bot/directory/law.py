@@ -2,8 +2,9 @@
 
 Loaded from `guides/law/`: one `<CC>.yaml` card per country, `vocabulary.yaml` (the labels of
 the card values in six languages), `risks.yaml` (a general notice and per-country notices) and
-`after-violence.yaml`. The directory's checker (`check_law` in bot/directory/model.py) reads them
-and reports every problem as `path:line: message`, so `python -m bot guides check` covers them.
+`after-violence.yaml`. The directory's loader (`read_law` in bot/directory/model.py, with the
+models of bot/directory/schema.py) reads them and reports every problem as `path:line: message`,
+so `python -m bot guides check` covers them.
 
 Risk notices follow the member's country (saved or chosen), never the interface language: a
 Russian speaker in Kazakhstan does not get Russia's notice, an English speaker in Russia does.

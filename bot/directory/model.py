@@ -3,6 +3,9 @@
 Loaded from `guides/networks.yaml`, `guides/needs.yaml` and `guides/services/<region>.yaml` into
 frozen dataclasses. `check(guides_dir)` returns every problem as `path:line: message` (it backs
 `python -m bot guides check`); `load(guides_dir)` returns a `Directory` or raises `ContentError`.
+Each entry is validated by its pydantic model (bot/directory/schema.py); the `read_*` functions
+here add the checks that span entries or files (duplicate ids, a country in two regions or
+networks, unknown regions, file names, a notice's languages and first lines).
 
 Routing: country -> region -> the network whose list holds the country, else the `global` entry;
 a network's `also_countries` are countries routed elsewhere where it has members too, so the
@@ -15,116 +18,41 @@ own site) an entry comes from, `source`/`source_seen` the page and the day it wa
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import heapq
 import math
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cache
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
 
 import yaml
-from babel import Locale
+from pydantic import BaseModel
+from pydantic_core import PydanticCustomError
 
 from bot.config import LANGUAGES
+from bot.directory import schema
 from bot.directory.law import (
-    ACTIVITIES,
-    ACTIVITY,
     AFTER_VIOLENCE_FILE,
-    AS_OF_RE,
-    CARD_FIELDS,
-    CATEGORIES,
-    HIV,
     LAW_DIR,
-    MAX_AFTER_VIOLENCE,
-    MAX_CARD_NOTE,
-    MAX_RISK_TEXT,
     RISKS_FILE,
     SPECIAL_FILES,
     VOCABULARY_FILE,
     Law,
     LawCard,
     Notice,
-    consistent,
 )
-from bot.directory.law import REVIEW as LAW_REVIEW
+from bot.directory.schema import OWN_SITE as OWN_SITE
+from bot.directory.schema import SLUG_RE
+from bot.directory.schema import country_codes as country_codes
+from bot.directory.schema import language_codes as language_codes
 from bot.problems import ContentError, Problem
 from bot.yaml_lines import FAST_BASE, LineDict, LineList, line_of, parse, start_line
 
 GLOBAL = "global"
-# Babel's territories include groupings, reserved and uninhabited codes nobody lives in; Kosovo
-# (XK) is user-assigned but in everyday use, so it stays.
-NOT_COUNTRIES = frozenset(
-    {"EU", "EZ", "UN", "QO", "ZZ", "XA", "XB", "AQ", "BV", "HM", "TF", "UM", "CP", "DG", "EA"}
-    | {"IC", "TA", "AC"}
-)
-SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
-# Telegram usernames: 5-32 characters, letters, digits and underscores, starting with a letter.
-TELEGRAM_RE = re.compile(r"^@?([A-Za-z][A-Za-z0-9_]{3,30}[A-Za-z0-9])$")
-PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{5,24}[0-9]$")
 EARTH_RADIUS_KM = 6371.0088
-# Telegram allows 4096 characters a message: a page of three service cards, or a network card
-# under a heading, must fit.
-MAX_TEXT = 1000
-MAX_NOTE = 600
-
-SERVICE_FIELDS = frozenset(
-    {
-        "id",
-        "name",
-        "country",
-        "city",
-        "lat",
-        "lon",
-        "needs",
-        "languages",
-        "contacts",
-        "listed_by",
-        "source",
-        "source_seen",
-        "checked_by",
-        "checked_on",
-        "note",
-        "review",
-    }
-)
-# Whose public list an entry comes from: a network id from networks.yaml, a lister that
-# networks.yaml's `listers` map names (to a network id, or to a name), or the organisation's own
-# site. No organisation's name is written in the code (see test_privacy_branding).
-OWN_SITE = "own-site"
-REVIEW = ("draft", "reviewed")
-CONTACT_FIELDS = frozenset({"website", "telegram", "email", "phone", "hours"})
-NETWORK_FIELDS = frozenset(
-    {"id", "name", "region", "countries", "also_countries", "languages", "website"}
-    | {"description"}
-)
-REGION_FIELDS = frozenset({"id", "name", "countries"})
-
-
-@cache
-def country_codes() -> frozenset[str]:
-    """ISO 3166-1 alpha-2 codes of places people live in, from Babel's CLDR data."""
-    return frozenset(
-        code
-        for code in Locale("en").territories
-        if isinstance(code, str)
-        and len(code) == 2
-        and code.isalpha()
-        and code not in NOT_COUNTRIES
-    )
-
-
-@cache
-def language_codes() -> frozenset[str]:
-    """ISO 639 codes Babel knows a name for (services may speak Bengali, Thai, Ukrainian...)."""
-    return frozenset(
-        code for code in Locale("en").languages if isinstance(code, str) and code.isalpha()
-    )
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def pick(texts: Mapping[str, str], lang: str) -> str:
@@ -378,769 +306,418 @@ class Directory:
         return sorted(out, key=lambda pair: pair[1])
 
 
-# -- checking --------------------------------------------------------------------------------
+# -- reading and checking -------------------------------------------------------------------
 
 
-class Checker:
-    """Collects problems while turning the YAML files into the model."""
+@dataclass
+class Reader:
+    """Reads the directory's YAML files, collecting every problem as `path:line: message`."""
 
-    def __init__(self, guides_dir: Path, today: dt.date | None = None) -> None:
-        self.listers: dict[str, str] = {}
-        self.root = guides_dir
-        self.today = today or dt.date.today()
-        self.problems: list[Problem] = []
-        self.path = guides_dir
+    root: Path
+    today: dt.date
+    problems: list[Problem] = field(default_factory=list)
+    # What validators compare against: today, and the ids known once needs and networks are read.
+    known: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, line: int, message: str) -> None:
-        self.problems.append(Problem(self.path, line, message))
+    def add(self, path: Path, line: int, message: str) -> None:
+        self.problems.append(Problem(path, line, message))
 
     def read(self, path: Path) -> Any:
-        self.path = path
         if not path.is_file():
-            self.add(1, "file is missing")
+            self.add(path, 1, "file is missing")
             return None
         try:
             # libyaml: the directory is ~270 files, read at every start.
             data, duplicates = parse(path.read_text(encoding="utf-8"), FAST_BASE)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
-            self.add(mark.line + 1 if mark else 1, f"not valid YAML: {exc.problem or exc}")
+            self.add(path, mark.line + 1 if mark else 1, f"not valid YAML: {exc.problem or exc}")
             return None
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            self.add(1, f"not valid YAML: {exc}")
+            self.add(path, 1, f"not valid YAML: {exc}")
             return None
         for line, message in duplicates:
-            self.add(line, message)
+            self.add(path, line, message)
         return data
 
-    # -- field helpers ----------------------------------------------------------------------
-    def text(self, entry: LineDict, key: str, required: bool = True) -> str | None:
-        value = entry.get(key)
-        if value is None:
-            if required:
-                self.add(entry.line, f"`{key}` is missing")
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.add(line_of(entry, key), f"`{key}` must be non-empty text")
-            return None
-        return value.strip()
+    def validate(
+        self, model: type[M], value: object, path: Path, line: int, **how: Any
+    ) -> M | None:
+        """The entry as its schema model, or None after noting its problems."""
+        context = {"today": self.today, **self.known}
+        found, problems = schema.validate(model, value, path, line, context=context, **how)
+        self.problems += problems
+        return found
 
-    def translations(
-        self, entry: LineDict, key: str, required: bool = True, limit: int = MAX_TEXT
-    ) -> dict[str, str]:
-        value = entry.get(key)
-        if value is None:
-            if required:
-                self.add(entry.line, f"`{key}` is missing")
-            return {}
-        return self.texts(value, line_of(entry, key, entry.line), key, limit)
-
-    def texts(self, value: object, line: int, key: str, limit: int = MAX_TEXT) -> dict[str, str]:
-        """A mapping of language code -> text, with English required."""
-        if not isinstance(value, dict):
-            self.add(line, f"`{key}` must map language codes to text")
-            return {}
-        out: dict[str, str] = {}
-        for lang, text in value.items():
-            if lang not in LANGUAGES:
-                self.add(
-                    line_of(value, lang, line),
-                    f"unknown language {lang!r} in `{key}` (use one of {', '.join(LANGUAGES)})",
-                )
-            elif not isinstance(text, str) or not text.strip():
-                self.add(line_of(value, lang, line), f"`{key}.{lang}` must be non-empty text")
-            else:
-                out[lang] = text.strip()
-                if len(out[lang]) > limit:
-                    self.add(
-                        line_of(value, lang, line),
-                        f"`{key}.{lang}` is too long ({len(out[lang])} > {limit} characters)",
-                    )
-        if "en" not in value:
-            self.add(line, f"`{key}` has no English (en) text")
-        return out
-
-    def countries(self, entry: LineDict, key: str = "countries") -> list[tuple[str, int]]:
-        value = entry.get(key)
-        line = line_of(entry, key, entry.line)
-        if value is None:
-            self.add(entry.line, f"`{key}` is missing")
-            return []
-        if not isinstance(value, list):
-            self.add(line, f"`{key}` must be a list of country codes")
-            return []
-        out = []
-        for i, code in enumerate(value):
-            item_line = line_of(value, i, line)
-            if self.country_code(code, item_line):
-                out.append((code, item_line))
-        return out
-
-    def country_code(self, code: object, line: int) -> bool:
-        if code is False:
-            # YAML 1.1 reads a bare NO (Norway) as false.
-            self.add(line, "invalid country code false: write Norway as 'NO', in quotes")
-            return False
-        if not isinstance(code, str) or code not in country_codes():
-            self.add(line, f"invalid country code {code!r} (expected ISO 3166-1 alpha-2, e.g. KE)")
-            return False
-        return True
-
-    def languages(self, entry: LineDict) -> tuple[str, ...]:
-        value = entry.get("languages")
-        line = line_of(entry, "languages", entry.line)
-        if value is None:
-            self.add(entry.line, "`languages` is missing")
-            return ()
-        if not isinstance(value, list):
-            self.add(line, "`languages` must be a list of language codes")
-            return ()
-        out = []
-        for i, code in enumerate(value):
-            if isinstance(code, str) and code in language_codes():
-                out.append(code)
-            else:
-                self.add(
-                    line_of(value, i, line),
-                    f"unknown language {code!r} (expected an ISO 639 code such as en, ru, sw)",
-                )
-        return tuple(out)
-
-    def url(self, value: object, line: int, key: str) -> str | None:
-        if not isinstance(value, str) or not is_url(value):
-            self.add(line, f"malformed URL in `{key}`: {value!r} (expected https://host/...)")
-            return None
-        return value
-
-    def unknown_fields(self, entry: LineDict, allowed: frozenset[str], what: str) -> None:
-        for key in entry:
-            if key not in allowed:
-                self.add(line_of(entry, key), f"unknown field {key!r} in {what}")
-
-    def unique(self, seen: dict[str, tuple[Path, int]], ident: str, line: int) -> None:
+    def unique(self, seen: dict[str, tuple[Path, int]], ident: str, path: Path, line: int) -> bool:
         if ident in seen:
             where, first = seen[ident]
             shown = where.relative_to(self.root) if where.is_relative_to(self.root) else where
-            self.add(line, f"duplicate id {ident!r} (first at {shown}:{first})")
+            self.add(path, line, f"duplicate id {ident!r} (first at {shown}:{first})")
+            return False
+        seen[ident] = (path, line)
+        return True
+
+
+def usable(check: Callable[[Any], T], value: object) -> T | None:
+    """`value` as the schema reads it, or None: cross-entry checks skip what failed."""
+    try:
+        return check(value)
+    except PydanticCustomError:
+        return None
+
+
+def country_lines(entry: LineDict, key: str) -> list[tuple[str, int]]:
+    """The valid country codes of a list, each with its line."""
+    value = entry.get(key)
+    if not isinstance(value, list):
+        return []
+    line = line_of(entry, key, entry.line)
+    return [(c, line_of(value, i, line)) for i, c in enumerate(value) if usable(schema.country, c)]
+
+
+def entries(reader: Reader, path: Path, data: LineDict, key: str) -> list[LineDict]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        reader.add(path, line_of(data, key, data.line), f"`{key}` must be a list")
+        return []
+    out = []
+    for i, entry in enumerate(value):
+        if isinstance(entry, LineDict):
+            out.append(entry)
         else:
-            seen[ident] = (self.path, line)
+            reader.add(path, line_of(value, i), f"each item of `{key}` must be a mapping")
+    return out
 
-    def ident(self, entry: LineDict, seen: dict[str, tuple[Path, int]]) -> str | None:
-        ident = self.text(entry, "id")
-        if ident is None:
-            return None
-        if not SLUG_RE.match(ident):
-            self.add(line_of(entry, "id"), f"id {ident!r} must be lowercase-with-dashes")
-        self.unique(seen, ident, line_of(entry, "id"))
-        return ident
 
-    # -- files -------------------------------------------------------------------------------
-    def needs(self) -> list[Need]:
-        data = self.read(self.root / "needs.yaml")
-        if data is None:
-            return []
-        if not isinstance(data, LineDict):
-            self.add(start_line(data, 1), "needs.yaml must map need ids to names per language")
-            return []
-        out = []
-        for need_id, names in data.items():
-            line = line_of(data, need_id)
-            if not isinstance(need_id, str) or not SLUG_RE.match(need_id):
-                self.add(line, f"need id {need_id!r} must be lowercase-with-dashes")
-                continue
-            out.append(Need(need_id, self.texts(names, line, need_id)))
-        return out
+def read_needs(reader: Reader) -> list[Need]:
+    path = reader.root / "needs.yaml"
+    data = reader.read(path)
+    if data is None:
+        return []
+    if not isinstance(data, LineDict):
+        reader.add(path, start_line(data, 1), "needs.yaml must map need ids to names per language")
+        return []
+    out = []
+    for need_id, names in data.items():
+        line = line_of(data, need_id)
+        if not isinstance(need_id, str) or not SLUG_RE.match(need_id):
+            reader.add(path, line, f"need id {need_id!r} must be lowercase-with-dashes")
+            continue
+        texts = reader.validate(schema.Texts, names, path, line, prefix=(need_id,))
+        out.append(Need(need_id, texts.by_language() if texts else {}))
+    return out
 
-    def networks(self) -> tuple[list[Region], list[Network]]:
-        data = self.read(self.root / "networks.yaml")
-        if data is None:
-            return [], []
-        if not isinstance(data, LineDict):
-            self.add(start_line(data, 1), "networks.yaml must have `regions` and `networks`")
-            return [], []
-        regions = self.regions(data)
-        networks = self.network_entries(data, {r.id: r for r in regions})
-        self.listers = self.lister_map(data, {n.id for n in networks})
-        return regions, networks
 
-    def lister_map(self, data: LineDict, network_ids: set[str]) -> dict[str, str]:
-        value = data.get("listers", {})
-        line = line_of(data, "listers", data.line)
-        if not isinstance(value, dict):
-            self.add(line, "`listers` must map lister ids to a network id or a name")
-            return {}
-        out: dict[str, str] = {}
-        for key, target in value.items():
-            where = line_of(value, key, line)
-            if not isinstance(key, str) or not SLUG_RE.match(key) or key in network_ids:
-                self.add(
-                    where, f"lister id {key!r} must be lowercase-with-dashes, not a network id"
-                )
-            elif not isinstance(target, str) or not target.strip():
-                self.add(where, f"lister {key!r} must name a network id or an organisation")
+def read_networks(reader: Reader) -> tuple[list[Region], list[Network], dict[str, str]]:
+    path = reader.root / "networks.yaml"
+    data = reader.read(path)
+    if data is None:
+        return [], [], {}
+    if not isinstance(data, LineDict):
+        reader.add(path, start_line(data, 1), "networks.yaml must have `regions` and `networks`")
+        return [], [], {}
+    regions = read_regions(reader, path, data)
+    networks = read_network_entries(reader, path, data, {r.id: r for r in regions})
+    return regions, networks, read_listers(reader, path, data, {n.id for n in networks})
+
+
+def read_regions(reader: Reader, path: Path, data: LineDict) -> list[Region]:
+    seen: dict[str, tuple[Path, int]] = {}
+    where: dict[str, tuple[str, int]] = {}
+    out = []
+    for entry in entries(reader, path, data, "regions"):
+        valid = reader.validate(schema.Region, entry, path, entry.line)
+        ident = usable(schema.text, entry.get("id"))
+        if ident is not None:
+            reader.unique(seen, ident, path, line_of(entry, "id"))
+        mine = set()
+        for code, line in country_lines(entry, "countries"):
+            if code in where and where[code][0] != ident:
+                other = where[code][0]
+                reader.add(path, line, f"country {code} is in two regions: {other} and {ident}")
+            elif code in where:
+                reader.add(path, line, f"country {code} is listed twice in region {ident}")
             else:
-                out[key] = target.strip()
-        return out
-
-    def entries(self, data: LineDict, key: str) -> list[LineDict]:
-        value = data.get(key)
-        if not isinstance(value, list):
-            self.add(line_of(data, key, data.line), f"`{key}` must be a list")
-            return []
-        out = []
-        for i, entry in enumerate(value):
-            if isinstance(entry, LineDict):
-                out.append(entry)
-            else:
-                self.add(line_of(value, i), f"each item of `{key}` must be a mapping")
-        return out
-
-    def regions(self, data: LineDict) -> list[Region]:
-        seen: dict[str, tuple[Path, int]] = {}
-        where: dict[str, tuple[str, int]] = {}
-        out = []
-        for entry in self.entries(data, "regions"):
-            self.unknown_fields(entry, REGION_FIELDS, "a region")
-            ident = self.ident(entry, seen)
-            names = self.translations(entry, "name")
-            codes = self.countries(entry)
-            mine = set()
-            for code, line in codes:
-                if code in where and where[code][0] != ident:
-                    other = where[code][0]
-                    self.add(line, f"country {code} is in two regions: {other} and {ident}")
-                elif code in where:
-                    self.add(line, f"country {code} is listed twice in region {ident}")
-                else:
-                    where[code] = (str(ident), line)
-                    mine.add(code)
-            if ident is not None:
-                # A country listed twice stays in the region that listed it first.
-                out.append(Region(ident, names, frozenset(mine)))
-        missing = sorted(country_codes() - set(where))
-        if out and missing:
-            self.add(
-                line_of(data, "regions", data.line),
-                "countries in no region (every country must belong to exactly one): "
-                + ", ".join(missing),
-            )
-        return out
-
-    def network_entries(self, data: LineDict, regions: dict[str, Region]) -> list[Network]:
-        seen: dict[str, tuple[Path, int]] = {}
-        where: dict[str, str] = {}
-        out = []
-        for entry in self.entries(data, "networks"):
-            self.unknown_fields(entry, NETWORK_FIELDS, "a network")
-            ident = self.ident(entry, seen)
-            name = self.text(entry, "name")
-            region_id = self.text(entry, "region")
-            region = regions.get(region_id or "")
-            if region_id is not None and region is None and region_id != GLOBAL:
-                self.add(line_of(entry, "region"), f"unknown region {region_id!r}")
-            codes = self.countries(entry)
-            for code, line in codes:
-                if code in where:
-                    self.add(line, f"country {code} is in two networks: {where[code]} and {ident}")
-                else:
-                    where[code] = str(ident)
-                if region is not None and code not in region.countries:
-                    self.add(line, f"country {code} is outside the network's region {region.id}")
-                elif region_id == GLOBAL:
-                    self.add(line, "the global entry lists no countries: it takes all the rest")
-            also = self.countries(entry, "also_countries") if "also_countries" in entry else []
-            for code, line in also:
-                if code in {c for c, _ in codes}:
-                    self.add(line, f"country {code} is in both `countries` and `also_countries`")
-                elif region is not None and code not in region.countries:
-                    self.add(line, f"country {code} is outside the network's region {region.id}")
-                elif region_id == GLOBAL:
-                    self.add(line, "the global entry lists no countries: it takes all the rest")
-            languages = self.languages(entry)
-            website = entry.get("website")
-            if website is not None:
-                website = self.url(website, line_of(entry, "website"), "website")
-            descriptions = self.translations(entry, "description")
-            if ident and name and region_id:
-                out.append(
-                    Network(
-                        ident,
-                        name,
-                        region_id,
-                        frozenset(c for c, _ in codes),
-                        languages,
-                        website,
-                        descriptions,
-                        frozenset(c for c, _ in also),
-                    )
-                )
-        for network in out:
-            for code in sorted(network.also_countries - set(where)):
-                self.add(
-                    line_of(data, "networks"),
-                    f"{network.id}: also_countries {code} is routed to no other network, so "
-                    "there is no choice to offer: list it in `countries`",
-                )
-        if not any(n.id == GLOBAL for n in out) and "networks" in data:
-            self.add(
-                line_of(data, "networks"),
-                "no network with id 'global': countries without a regional network need it",
-            )
-        return out
-
-    def services(
-        self, regions: list[Region], networks: list[Network], needs: list[Need]
-    ) -> list[Service]:
-        folder = self.root / "services"
-        self.path = folder
-        if not folder.is_dir():
-            self.add(1, "folder is missing")
-            return []
-        region_ids = {r.id for r in regions}
-        region_of = {c: r.id for r in regions for c in r.countries}
-        network_ids = {n.id for n in networks}
-        need_ids = {n.id for n in needs}
-        seen: dict[str, tuple[Path, int]] = {}
-        out = []
-        for path in sorted(folder.glob("*.y*ml")):
-            data = self.read(path)
-            if data is None:
-                continue
-            if regions and path.stem not in region_ids:
-                self.add(1, f"file name must be a region id: {', '.join(sorted(region_ids))}")
-            if not isinstance(data, LineList):
-                self.add(start_line(data, 1), "a services file must be a list of services")
-                continue
-            for i, entry in enumerate(data):
-                if not isinstance(entry, LineDict):
-                    self.add(line_of(data, i), "each service must be a mapping")
-                    continue
-                service = self.service(entry, seen, network_ids, need_ids)
-                if service is None:
-                    continue
-                home = region_of.get(service.country)
-                if home is not None and home != path.stem and path.stem in region_ids:
-                    self.add(
-                        line_of(entry, "country"),
-                        f"country {service.country} is in region {home}, not {path.stem}",
-                    )
-                out.append(service)
-        return out
-
-    def service(
-        self,
-        entry: LineDict,
-        seen: dict[str, tuple[Path, int]],
-        network_ids: set[str],
-        need_ids: set[str],
-    ) -> Service | None:
-        before = len(self.problems)
-        self.unknown_fields(entry, SERVICE_FIELDS, "a service")
-        ident = self.ident(entry, seen)
-        name = self.text(entry, "name")
-        country = entry.get("country")
-        if country is None:
-            self.add(entry.line, "`country` is missing")
-        else:
-            self.country_code(country, line_of(entry, "country"))
-        city = self.text(entry, "city", required=False)
-        lat, lon = self.coordinates(entry)
-        needs = self.service_needs(entry, need_ids)
-        languages = self.languages(entry)
-        contacts = self.contacts(entry)
-        listed_by = entry.get("listed_by")
-        if listed_by is None:
-            self.add(entry.line, "`listed_by` is missing (whose public list it comes from)")
-        elif listed_by not in (known := sorted({*network_ids, *self.listers, OWN_SITE})):
-            self.add(
-                line_of(entry, "listed_by"),
-                f"listed_by: unknown value {listed_by!r} (one of {', '.join(known)})",
-            )
-        source = entry.get("source")
-        if source is None:
-            self.add(entry.line, "`source` is missing (the public page this entry came from)")
-        else:
-            source = self.url(source, line_of(entry, "source"), "source")
-        read_on = self.date(entry, "source_seen", "the date the source was read")
-        review = entry.get("review", "draft")
-        if review not in REVIEW:
-            self.add(line_of(entry, "review"), f"review {review!r} must be draft or reviewed")
-        checked_by, checked_on = self.checked(entry, network_ids)
-        notes = self.translations(entry, "note", required=False, limit=MAX_NOTE)
-        if len(self.problems) > before:
-            return None
-        assert ident and name and isinstance(country, str) and read_on is not None
-        assert isinstance(listed_by, str) and isinstance(source, str)
-        return Service(
-            id=ident,
-            name=name,
-            country=country,
-            city=city,
-            lat=lat,
-            lon=lon,
-            needs=needs,
-            languages=languages,
-            contacts=contacts,
-            listed_by=listed_by,
-            source=source,
-            source_seen=read_on,
-            review=str(review),
-            checked_by=checked_by,
-            checked_on=checked_on,
-            notes=notes,
+                where[code] = (str(ident), line)
+                mine.add(code)
+        if ident is not None:
+            # A country listed twice stays in the region that listed it first.
+            names = valid.name.by_language() if valid else {}
+            out.append(Region(ident, names, frozenset(mine)))
+    missing = sorted(country_codes() - set(where))
+    if out and missing:
+        reader.add(
+            path,
+            line_of(data, "regions", data.line),
+            "countries in no region (every country must belong to exactly one): "
+            + ", ".join(missing),
         )
+    return out
 
-    def checked(self, entry: LineDict, network_ids: set[str]) -> tuple[str | None, dt.date | None]:
-        """`checked_by` + `checked_on`: both or neither; only a network really checks."""
-        by = entry.get("checked_by")
-        on = self.date(entry, "checked_on", "", required=False)
-        if by is None and "checked_on" in entry:
-            self.add(line_of(entry, "checked_on"), "`checked_on` without `checked_by`")
-        if by is None:
-            return None, None
-        if by not in network_ids:
-            self.add(line_of(entry, "checked_by"), f"checked_by: unknown network {by!r}")
-        if "checked_on" not in entry:
-            self.add(
-                line_of(entry, "checked_by"),
-                "`checked_by` without `checked_on` (the date the network checked it)",
+
+def read_network_entries(
+    reader: Reader, path: Path, data: LineDict, regions: dict[str, Region]
+) -> list[Network]:
+    seen: dict[str, tuple[Path, int]] = {}
+    where: dict[str, str] = {}
+    out = []
+    for entry in entries(reader, path, data, "networks"):
+        valid = reader.validate(schema.Network, entry, path, entry.line)
+        ident = usable(schema.text, entry.get("id"))
+        if ident is not None:
+            reader.unique(seen, ident, path, line_of(entry, "id"))
+        region_id = usable(schema.text, entry.get("region"))
+        region = regions.get(region_id or "")
+        if region_id is not None and region is None and region_id != GLOBAL:
+            reader.add(path, line_of(entry, "region"), f"unknown region {region_id!r}")
+        codes = country_lines(entry, "countries")
+        also = country_lines(entry, "also_countries")
+        for code, line in codes:
+            if code in where:
+                message = f"country {code} is in two networks: {where[code]} and {ident}"
+                reader.add(path, line, message)
+            else:
+                where[code] = str(ident)
+        taken = {c for c, _ in codes}
+        for code, line in also:
+            if code in taken:
+                message = f"country {code} is in both `countries` and `also_countries`"
+                reader.add(path, line, message)
+        for code, line in codes + [(c, n) for c, n in also if c not in taken]:
+            if region is not None and code not in region.countries:
+                message = f"country {code} is outside the network's region {region.id}"
+                reader.add(path, line, message)
+            elif region_id == GLOBAL:
+                message = "the global entry lists no countries: it takes all the rest"
+                reader.add(path, line, message)
+        name = usable(schema.text, entry.get("name"))
+        if ident and name and region_id:
+            out.append(
+                Network(
+                    ident,
+                    name,
+                    region_id,
+                    frozenset(c for c, _ in codes),
+                    valid.languages if valid else (),
+                    valid.website if valid else None,
+                    valid.description.by_language() if valid else {},
+                    frozenset(c for c, _ in also),
+                )
             )
-        return str(by), on
-
-    def coordinates(self, entry: LineDict) -> tuple[float | None, float | None]:
-        out: list[float | None] = []
-        for key, limit in (("lat", 90), ("lon", 180)):
-            value = entry.get(key)
-            if value is None:
-                out.append(None)
-                continue
-            line = line_of(entry, key)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                self.add(line, f"`{key}` must be a number")
-                out.append(None)
-            elif not -limit <= value <= limit or math.isnan(value):
-                self.add(line, f"`{key}` {value} is out of range (-{limit} to {limit})")
-                out.append(None)
-            else:
-                out.append(float(value))
-        if ("lat" in entry) != ("lon" in entry):
-            self.add(entry.line, "give both `lat` and `lon`, or neither")
-        return out[0], out[1]
-
-    def service_needs(self, entry: LineDict, need_ids: set[str]) -> tuple[str, ...]:
-        value = entry.get("needs", [])
-        line = line_of(entry, "needs", entry.line)
-        if not isinstance(value, list):
-            self.add(line, "`needs` must be a list of need ids")
-            return ()
-        out = []
-        for i, need in enumerate(value):
-            if need in need_ids:
-                out.append(need)
-            else:
-                self.add(line_of(value, i, line), f"unknown need {need!r} (see needs.yaml)")
-        return tuple(out)
-
-    def contacts(self, entry: LineDict) -> Contacts:
-        value = entry.get("contacts")
-        if value is None:
-            return Contacts()
-        line = line_of(entry, "contacts")
-        if not isinstance(value, LineDict):
-            self.add(line, "`contacts` must be a mapping")
-            return Contacts()
-        self.unknown_fields(value, CONTACT_FIELDS, "contacts")
-        found: dict[str, str] = {}
-        for key in sorted(CONTACT_FIELDS & set(value)):
-            raw, where = value[key], line_of(value, key)
-            if not isinstance(raw, str) or not raw.strip():
-                self.add(where, f"`contacts.{key}` must be non-empty text")
-                continue
-            raw = raw.strip()
-            if key == "website":
-                if self.url(raw, where, "contacts.website"):
-                    found[key] = raw
-            elif key == "telegram":
-                handle = telegram_handle(raw)
-                if handle is None:
-                    self.add(where, f"malformed Telegram handle {raw!r} (expected @name)")
-                else:
-                    found[key] = handle
-            elif key == "email":
-                if EMAIL_RE.match(raw):
-                    found[key] = raw
-                else:
-                    self.add(where, f"malformed email {raw!r}")
-            elif key == "phone":
-                if PHONE_RE.match(raw):
-                    found[key] = raw
-                else:
-                    self.add(where, f"malformed phone number {raw!r} (expected +country number)")
-            else:
-                found[key] = raw
-        return Contacts(**found)
-
-    def date(self, entry: LineDict, key: str, what: str, required: bool = True) -> dt.date | None:
-        value = entry.get(key)
-        if value is None:
-            if required:
-                self.add(entry.line, f"`{key}` is missing ({what})")
-            return None
-        line = line_of(entry, key)
-        if isinstance(value, str):
-            try:
-                value = dt.date.fromisoformat(value)
-            except ValueError:
-                self.add(line, f"{key} {value!r} must be a date like 2026-01-31")
-                return None
-        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-            self.add(line, f"{key} {value!r} must be a date like 2026-01-31")
-            return None
-        if value > self.today:
-            self.add(line, f"{key} {value.isoformat()} is in the future")
-            return None
-        return value
+    for network in out:
+        for code in sorted(network.also_countries - set(where)):
+            reader.add(
+                path,
+                line_of(data, "networks"),
+                f"{network.id}: also_countries {code} is routed to no other network, so "
+                "there is no choice to offer: list it in `countries`",
+            )
+    if not any(n.id == GLOBAL for n in out) and "networks" in data:
+        reader.add(
+            path,
+            line_of(data, "networks"),
+            "no network with id 'global': countries without a regional network need it",
+        )
+    return out
 
 
-# -- checking guides/law/ -------------------------------------------------------------------
+def read_listers(
+    reader: Reader, path: Path, data: LineDict, network_ids: set[str]
+) -> dict[str, str]:
+    """`listed_by` values besides network ids: lister id -> a network id, or a name."""
+    value = data.get("listers", {})
+    line = line_of(data, "listers", data.line)
+    if not isinstance(value, dict):
+        reader.add(path, line, "`listers` must map lister ids to a network id or a name")
+        return {}
+    out: dict[str, str] = {}
+    for key, target in value.items():
+        where = line_of(value, key, line)
+        if not isinstance(key, str) or not SLUG_RE.match(key) or key in network_ids:
+            message = f"lister id {key!r} must be lowercase-with-dashes, not a network id"
+            reader.add(path, where, message)
+        elif (name := usable(schema.text, target)) is None:
+            reader.add(path, where, f"lister {key!r} must name a network id or an organisation")
+        else:
+            out[key] = name
+    return out
 
 
-def check_law(checker: Checker, network_names: list[str] | None = None) -> Law:
-    """Read guides/law/ with the directory's checker (it collects `path:line` problems)."""
-    folder: Path = checker.root / LAW_DIR
+def read_services(reader: Reader, regions: list[Region]) -> list[Service]:
+    folder = reader.root / "services"
     if not folder.is_dir():
-        checker.path = folder
-        checker.add(1, "folder is missing (law cards, risks.yaml, after-violence.yaml)")
-        return Law()
-
-    def source_list(entry: LineDict) -> tuple[str, ...]:
-        value = entry.get("source")
-        line = line_of(entry, "source", entry.line)
-        if value is None:
-            checker.add(entry.line, "`source` is missing (the public page this came from)")
-            return ()
-        items = value if isinstance(value, list) else [value]
-        if not items:
-            checker.add(line, "`source` must name at least one URL")
-        found = []
-        for i, item in enumerate(items):
-            where = line_of(value, i, line) if isinstance(value, list) else line
-            url = checker.url(item, where, "source")
-            if url:
-                found.append(url)
-        return tuple(found)
-
-    def choice(entry: LineDict, key: str, allowed: tuple[str, ...]) -> str | None:
-        value = entry.get(key)
-        if value is None:
-            checker.add(entry.line, f"`{key}` is missing (one of {', '.join(allowed)})")
-            return None
-        if value not in allowed:
-            checker.add(
-                line_of(entry, key), f"`{key}` {value!r} is not one of {', '.join(allowed)}"
-            )
-            return None
-        return str(value)
-
-    def seen_date(entry: LineDict) -> dt.date | None:
-        value = entry.get("source_seen")
-        if value is None:
-            checker.add(entry.line, "`source_seen` is missing (the date the source was read)")
-            return None
-        line = line_of(entry, "source_seen")
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                value = dt.date.fromisoformat(value)
-        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
-            checker.add(line, f"source_seen {value!r} must be a date like 2026-01-31")
-            return None
-        if value > checker.today:
-            checker.add(line, f"source_seen {value.isoformat()} is in the future")
-            return None
-        return value
-
-    def first_lines_neutral(texts: Mapping[str, str], line: int, key: str) -> None:
-        # A lock screen shows a message's first two lines: they must be a neutral heading.
-        for lang, text in texts.items():
-            head = "\n".join(text.splitlines()[:2]).casefold()
-            names = [n.casefold() for n in network_names or [] if len(n) > 2]
-            if any(word in head for word in ("sex work", "escort", "prostitut", *names)):
-                checker.add(
-                    line,
-                    f"`{key}.{lang}`: the first two lines must not name sex work or a network",
-                )
-
-    def notice(entry: object, line: int, key: str, limit: int) -> Notice | None:
-        if not isinstance(entry, LineDict):
-            checker.add(line, f"`{key}` must be a mapping with `source` and `text`")
-            return None
-        allowed = {"source", "source_seen", "text", "hide_sharing", "review"}
-        for name in entry:
-            if name not in allowed:
-                checker.add(line_of(entry, name), f"unknown field {name!r} in {key}")
-        hide = entry.get("hide_sharing", False)
-        if not isinstance(hide, bool):
-            checker.add(line_of(entry, "hide_sharing"), "`hide_sharing` must be true or false")
-            hide = False
-        sources = source_list(entry)
-        texts = checker.translations(entry, "text", limit=limit)
-        missing = [lang for lang in LANGUAGES if lang not in texts]
-        if texts and missing:
-            checker.add(line_of(entry, "text"), f"`text` lacks {', '.join(missing)}")
-        first_lines_neutral(texts, line_of(entry, "text", line), "text")
-        return Notice(texts, sources, hide)
-
-    # vocabulary.yaml
-    labels: dict[str, dict[str, dict[str, str]]] = {}
-    data = checker.read(folder / VOCABULARY_FILE)
-    wanted = {
-        "category": CATEGORIES,
-        "activity": ACTIVITY,
-        "hiv": HIV,
-        "field": (*ACTIVITIES, "hiv"),
-    }
-    if isinstance(data, LineDict):
-        for group, values in wanted.items():
-            section = data.get(group)
-            if not isinstance(section, LineDict):
-                checker.add(line_of(data, group, data.line), f"`{group}` labels are missing")
+        reader.add(folder, 1, "folder is missing")
+        return []
+    region_ids = {r.id for r in regions}
+    region_of = {c: r.id for r in regions for c in r.countries}
+    seen: dict[str, tuple[Path, int]] = {}
+    out = []
+    for path in sorted(folder.glob("*.y*ml")):
+        data = reader.read(path)
+        if data is None:
+            continue
+        if regions and path.stem not in region_ids:
+            reader.add(path, 1, f"file name must be a region id: {', '.join(sorted(region_ids))}")
+        if not isinstance(data, LineList):
+            reader.add(path, start_line(data, 1), "a services file must be a list of services")
+            continue
+        for i, entry in enumerate(data):
+            if not isinstance(entry, LineDict):
+                reader.add(path, line_of(data, i), "each service must be a mapping")
                 continue
-            labels[group] = {}
-            for value in values:
-                if value not in section:
-                    checker.add(section.line, f"no label for {group} value {value!r}")
-                    continue
-                labels[group][value] = checker.texts(
-                    section[value], line_of(section, value), f"{group}.{value}"
+            valid = reader.validate(schema.Service, entry, path, entry.line)
+            ident = usable(schema.text, entry.get("id"))
+            if ident is not None and not reader.unique(seen, ident, path, line_of(entry, "id")):
+                continue
+            if valid is None:
+                continue
+            home = region_of.get(valid.country)
+            if home is not None and home != path.stem and path.stem in region_ids:
+                reader.add(
+                    path,
+                    line_of(entry, "country"),
+                    f"country {valid.country} is in region {home}, not {path.stem}",
                 )
-    elif data is not None:
-        checker.add(start_line(data, 1), "vocabulary.yaml must map groups to labels")
+                continue
+            out.append(service(valid))
+    return out
 
-    # <CC>.yaml
+
+def service(entry: schema.Service) -> Service:
+    fields = entry.model_dump(exclude={"contacts", "note"})
+    contacts = entry.contacts.model_dump() if entry.contacts else {}
+    return Service(
+        **fields,
+        contacts=Contacts(**{key: value for key, value in contacts.items() if value}),
+        notes=entry.note.by_language() if entry.note else {},
+    )
+
+
+# -- guides/law/ -----------------------------------------------------------------------------
+
+
+def read_law(reader: Reader, network_names: list[str]) -> Law:
+    folder = reader.root / LAW_DIR
+    if not folder.is_dir():
+        reader.add(folder, 1, "folder is missing (law cards, risks.yaml, after-violence.yaml)")
+        return Law()
+    labels: dict[str, dict[str, dict[str, str]]] = {}
+    path = folder / VOCABULARY_FILE
+    data = reader.read(path)
+    if data is not None:
+        vocabulary = reader.validate(schema.Vocabulary, data, path, start_line(data, 1))
+        if vocabulary is not None:
+            for group, values in vocabulary.model_dump(by_alias=True).items():
+                labels[group] = {
+                    value: {lang: text for lang, text in texts.items() if text}
+                    for value, texts in values.items()
+                }
     cards: dict[str, LawCard] = {}
     for path in sorted(folder.glob("*.yaml")):
-        if path.name in SPECIAL_FILES:
-            continue
-        entry = checker.read(path)
-        if entry is None:
-            continue
-        if not isinstance(entry, LineDict):
-            checker.add(start_line(entry, 1), "a law card must be a mapping")
-            continue
-        before = len(checker.problems)
-        checker.unknown_fields(entry, CARD_FIELDS, "a law card")
-        code = entry.get("country")
-        if code is None:
-            checker.add(entry.line, "`country` is missing")
-        elif checker.country_code(code, line_of(entry, "country")) and code != path.stem:
-            checker.add(line_of(entry, "country"), f"country {code} in a file named {path.name}")
-        category = choice(entry, "category", CATEGORIES)
-        acts = [choice(entry, key, ACTIVITY) for key in ACTIVITIES]
-        hiv = choice(entry, "hiv", HIV)
-        review = choice(entry, "review", LAW_REVIEW)
-        as_of = entry.get("as_of")
-        if as_of is None:
-            checker.add(entry.line, "`as_of` is missing (the date of the information)")
-        elif not AS_OF_RE.match(str(as_of)):
-            checker.add(line_of(entry, "as_of"), f"as_of {as_of!r} must be YYYY or YYYY-MM")
-        sources = source_list(entry)
-        seen = seen_date(entry)
-        notes = checker.translations(entry, "note", required=False, limit=MAX_CARD_NOTE)
-        selling = acts[0]
-        if category and selling and not consistent(category, selling, acts[1], acts[2]):
-            checker.add(
-                line_of(entry, "category"),
-                f"category {category!r} does not follow from selling {selling!r}, buying "
-                f"{acts[1]!r} and third_parties {acts[2]!r} (see guides/law/README.txt)",
-            )
-        if len(checker.problems) > before:
-            continue
-        assert category and hiv and review and seen and all(acts) and isinstance(code, str)
-        cards[code] = LawCard(
-            code,
-            category,
-            str(acts[0]),
-            str(acts[1]),
-            str(acts[2]),
-            hiv,
-            str(as_of),
-            sources,
-            seen,
-            notes,
-            review,
-        )
-
-    # risks.yaml
+        if path.name not in SPECIAL_FILES and (card := read_card(reader, path)) is not None:
+            cards[card.country] = card
     general: Notice | None = None
     risks: dict[str, Notice] = {}
-    data = checker.read(folder / RISKS_FILE)
+    path = folder / RISKS_FILE
+    data = reader.read(path)
     if isinstance(data, LineDict):
         line = line_of(data, "general", data.line)
-        general = notice(data.get("general"), line, "general", MAX_RISK_TEXT)
+        general = read_notice(reader, path, data.get("general"), line, "general", network_names)
         countries = data.get("countries")
         if not isinstance(countries, LineDict):
             line = line_of(data, "countries", data.line)
-            checker.add(line, "`countries` must map codes to notices")
+            reader.add(path, line, "`countries` must map codes to notices")
         else:
             for code, entry in countries.items():
                 line = line_of(countries, code)
                 if code is False:
-                    checker.add(line, "write Norway as 'NO', in quotes")
+                    reader.add(path, line, "write Norway as 'NO', in quotes")
                 elif code not in country_codes():
-                    checker.add(line, f"invalid country code {code!r} in risks.yaml")
-                elif (found := notice(entry, line, str(code), MAX_RISK_TEXT)) is not None:
+                    reader.add(path, line, f"invalid country code {code!r} in risks.yaml")
+                elif found := read_notice(reader, path, entry, line, str(code), network_names):
                     risks[code] = found
     elif data is not None:
-        checker.add(start_line(data, 1), "risks.yaml must have `general` and `countries`")
-
-    # after-violence.yaml
+        reader.add(path, start_line(data, 1), "risks.yaml must have `general` and `countries`")
     after: Notice | None = None
-    data = checker.read(folder / AFTER_VIOLENCE_FILE)
+    path = folder / AFTER_VIOLENCE_FILE
+    data = reader.read(path)
     if data is not None:
-        after = notice(data, start_line(data, 1), "after-violence", MAX_AFTER_VIOLENCE)
+        line = start_line(data, 1)
+        after = read_notice(reader, path, data, line, "after-violence", network_names)
     return Law(cards, labels, general, risks, after)
 
 
-def is_url(value: str) -> bool:
-    if any(ch.isspace() for ch in value):
-        return False
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    host = parts.hostname or ""
-    return parts.scheme in ("http", "https") and "." in host and not host.endswith(".")
+def read_card(reader: Reader, path: Path) -> LawCard | None:
+    entry = reader.read(path)
+    if entry is None:
+        return None
+    before = len(reader.problems)
+    card = reader.validate(schema.LawCard, entry, path, start_line(entry, 1))
+    code = usable(schema.country, entry.get("country")) if isinstance(entry, LineDict) else None
+    if code is not None and code != path.stem:
+        reader.add(path, line_of(entry, "country"), f"country {code} in a file named {path.name}")
+    if card is None or len(reader.problems) > before:
+        return None
+    fields = card.model_dump(exclude={"source", "note"})
+    notes = card.note.by_language() if card.note else {}
+    return LawCard(**fields, sources=tuple(card.source), notes=notes)
 
 
-def telegram_handle(raw: str) -> str | None:
-    """'@name', 'name' or 't.me/name' -> 'name'; None when it cannot be a username."""
-    value = raw.strip()
-    for prefix in ("https://t.me/", "http://t.me/", "t.me/"):
-        if value.startswith(prefix):
-            value = value[len(prefix) :]
-            break
-    match = TELEGRAM_RE.match(value)
-    return match.group(1) if match else None
+def read_notice(
+    reader: Reader, path: Path, value: object, line: int, name: str, network_names: list[str]
+) -> Notice | None:
+    model = schema.AfterViolence if name == "after-violence" else schema.Risk
+    notice = reader.validate(model, value, path, line, name=name)
+    if isinstance(value, LineDict) and isinstance(raw := value.get("text"), dict):
+        # Whatever else is wrong with the notice, so that one round of fixes is enough.
+        where = line_of(value, "text", line)
+        for message in notice_rules(raw, network_names):
+            reader.add(path, where, message)
+    if notice is None:
+        return None
+    texts = notice.text.by_language()
+    return Notice(texts, tuple(notice.source), notice.hide_sharing)
 
 
-def _parse(guides_dir: Path, today: dt.date | None) -> tuple[Directory, list[Problem]]:
-    checker = Checker(guides_dir, today)
-    needs = checker.needs()
-    regions, networks = checker.networks()
-    services = checker.services(regions, networks, needs)
-    law = check_law(checker, [w for n in networks for w in (n.id, n.name)])
+def notice_rules(texts: dict[Any, Any], network_names: list[str]) -> list[str]:
+    """A notice is in every language, and its first two lines name neither sex work nor a network
+    (a lock screen shows them). Checked on the texts that are valid text."""
+    valid = {lang: t for lang in LANGUAGES if (t := usable(schema.text, texts.get(lang)))}
+    missing = [lang for lang in LANGUAGES if lang not in valid]
+    out = [f"`text` lacks {', '.join(missing)}"] if valid and missing else []
+    names = [n.casefold() for n in network_names if len(n) > 2]
+    for lang, text in valid.items():
+        head = "\n".join(text.splitlines()[:2]).casefold()
+        if any(word in head for word in ("sex work", "escort", "prostitut", *names)):
+            out.append(f"`text.{lang}`: the first two lines must not name sex work or a network")
+    return out
+
+
+def _parse(guides_dir: Path, today: dt.date | None) -> tuple[Directory | None, list[Problem]]:
+    reader = Reader(guides_dir, today or dt.date.today())
+    needs = read_needs(reader)
+    regions, networks, listers = read_networks(reader)
+    reader.known = {
+        "needs": {n.id for n in needs},
+        "networks": {n.id for n in networks},
+        "listers": listers,
+    }
+    services = read_services(reader, regions)
+    law = read_law(reader, [w for n in networks for w in (n.id, n.name)])
+    if reader.problems:
+        return None, sorted(reader.problems)
     built = Directory.build(regions, networks, needs, services)
-    directory = replace(built, law=law, listers=checker.listers)
-    return directory, sorted(checker.problems)
+    return replace(built, law=law, listers=listers), []
 
 
 def check(guides_dir: Path, today: dt.date | None = None) -> list[Problem]:
-    """Every problem in networks.yaml, needs.yaml and services/*.yaml; empty when all is well."""
+    """Every problem in the directory's files (networks, needs, services, law); [] when none."""
     return _parse(guides_dir, today)[1]
 
 
 def load(guides_dir: Path, today: dt.date | None = None) -> Directory:
     directory, problems = _parse(guides_dir, today)
-    if problems:
+    if directory is None:
         raise ContentError(problems)
     return directory
