@@ -160,8 +160,8 @@ def test_check_reports_a_guide_no_publication_names(
 def test_check_reports_entries_that_do_not_fit_the_schema(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A missing source, an unknown kind or language, a year without a source saying it as a
-    word: plain messages at the line of the field."""
+    """A missing source, an unknown kind or language, a source that is not a web address:
+    plain messages at the line of the field."""
     target = staged(tmp_path, monkeypatch)
     path = target / CATALOGUE_FILE
     text = path.read_text(encoding="utf-8")
