@@ -136,6 +136,16 @@ def test_new_scaffolds_every_language_and_check_flags_the_placeholders(
     for path in folder.iterdir():
         text = path.read_text().replace("TODO", "Filled")
         path.write_text(text.replace(": title in", f": {path.stem} title in"))
+    # A guide covers a publication: until the catalogue names it, the library is not complete.
+    capsys.readouterr()
+    assert main(["guides", "--dir", str(target), "check"]) == 1
+    assert "social-protection/guide.yaml:1: not in publications.yaml" in capsys.readouterr().out
+    with (target / "publications.yaml").open("a", encoding="utf-8") as fh:
+        fh.write(
+            '\n- title: "A new publication"\n  kind: community-guide\n'
+            "  source: https://www.nswp.org/resources\n  source_seen: 2026-11-30\n"
+            "  guide: social-protection\n"
+        )
     assert main(["guides", "--dir", str(target), "check"]) == 0
 
 

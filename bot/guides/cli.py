@@ -12,7 +12,7 @@ import yaml
 from babel.messages.pofile import read_po
 
 from bot.config import LANGUAGES, Settings
-from bot.guides import glossary
+from bot.guides import glossary, publications
 from bot.guides.loader import GUIDE_FILE, PLACEHOLDER, SLUG_MAX, SLUG_RE, inspect
 from bot.guides.model import FALLBACK, Guide
 from bot.problems import Problem
@@ -52,6 +52,8 @@ def check(guides_dir: Path, locales_dir: Path | None = None) -> int:
     check_answers = answers_check()
     if check_answers is not None:
         problems = problems + check_answers(guides_dir)
+    # The publication catalogue: every publication the network lists, and the guide for each.
+    problems = problems + publications.check(guides_dir, library)
     problems = sorted(problems)
     for p in problems:
         print(f"{shown(p.path)}:{p.line}: {p.message}")
@@ -124,6 +126,8 @@ def coverage(guides_dir: Path, locales_dir: Path) -> int:
         done, total = share
         percent = 100 * done // total if total else 100
         print(f"{code}: {done}/{total} messages translated ({percent}%)")
+    for line in publications.coverage(guides_dir, library) or ():
+        print(line)
     return 0
 
 
@@ -198,7 +202,8 @@ def new(guides_dir: Path, slug: str) -> int:
     )
     print(
         f"Replace every '{PLACEHOLDER}', delete the language files you have no translation for "
-        f"(members then get {FALLBACK}.md), and run `python -m bot guides check`."
+        f"(members then get {FALLBACK}.md), add the publication it covers to "
+        f"{publications.CATALOGUE_FILE}, and run `python -m bot guides check`."
     )
     return 0
 
