@@ -41,6 +41,8 @@ EXPECTED = {
     "language (/fr/): give the /ru/ page, or 'ru: en'",
     "source-shared": "rights-guide/guide.yaml:5: source_url.en: the same page as the guide "
     "'rights-again' (source_url.en): link this publication's own page",
+    "source-english-in-disguise": "rights-guide/guide.yaml:7: source_url.ru: an English page of "
+    "docs.example.org (outside its language sections): give the /ru/ page, or 'ru: en'",
     "source-seen-without-page": "rights-guide/guide.yaml:9: source_seen.fr: no address of its "
     "own under source_url",
 }

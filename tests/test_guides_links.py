@@ -98,10 +98,9 @@ def test_every_language_file_has_its_own_page_or_says_english() -> None:
                 assert language != "en", path
                 continue
             assert url.startswith("https://"), (path, language)
-            found = language_path(url)
-            if found is not None:  # on the network's own site: the right language section
-                expected = {"en": "", "zh": "zh-hans"}.get(language, language)
-                assert found == expected, (path, language, url)
+            found = language_path(url)  # a site's language section, if the address has one
+            expected = {"en": "", "zh": "zh-hans"}.get(language, language)
+            assert found in ("", expected), (path, language, url)
 
 
 def test_seed_own_pages_belong_to_one_guide_each() -> None:

@@ -4,16 +4,21 @@
    publication's own page in that language, or `en` when there is none, so the member's
    "Full document" button says it opens in English. A missing line is a problem: nobody decided.
 2. A language line never silently repeats the English address: that is what `en` is for.
-3. On the network's own site, the address's language path matches the line: `fr` under `/fr/`,
-   `zh` under `/zh-hans/`, `en` under none (a French page behind the Russian line is a mistake).
+3. An address in a site's language section matches its line: `fr` under `/fr/`, `zh` under
+   `/zh-hans/` (or `/zh/`), `en` under none; a French page behind the Russian line is a mistake.
+   On a site whose language sections the library uses, a non-English line on the English page's
+   site but outside any language section is an English page in disguise.
 4. One publication page is the source of one guide only: a page shared by two guides belongs to
    another publication, and members would open the wrong document. Within a guide, two languages
-   never share one page either (one of them is in the wrong language). The network's listings
-   (`/resources/…`, `/tags/…`, `/taxonomy/…`, `/page/…`) describe several publications and are
-   used where a publication's own page was not found; they are exempt, and `guides coverage`
+   never share one page either (one of them is in the wrong language). Listings (`/resources/…`,
+   `/tags/…`, `/taxonomy/…`, `/page/…`, in any language section) describe several publications and
+   are used where a publication's own page was not found; they are exempt, and `guides coverage`
    counts them so they can be replaced.
 5. `source_seen` (optional) gives the day each own-language address was read; it names only
    languages with their own address, and no day after today.
+
+No site is named here: the rule reads the addresses themselves (the organisation's name stays
+out of the code, see tests/test_privacy_branding.py).
 """
 
 from __future__ import annotations
@@ -24,9 +29,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 IN_ENGLISH = "en"  # the marker: this language has no page of its own; the English one is used
-NETWORK_HOSTS = frozenset({"nswp.org", "www.nswp.org", "d8dev.nswp.org", "old.nswp.org"})
-# The network's language paths (nswp.org/fr/…, /zh-hans/…); English pages have none.
-LANGUAGE_PATHS = {"fr": "fr", "es": "es", "ru": "ru", "zh": "zh-hans", "ar": "ar"}
+# Language sections as sites write them (`/fr/…`, `/zh-hans/…`); English pages have none.
+LANGUAGE_PATHS = {
+    "fr": ("fr",),
+    "es": ("es",),
+    "ru": ("ru",),
+    "zh": ("zh-hans", "zh"),
+    "ar": ("ar",),
+}
+SECTIONS = {section: code for code, sections in LANGUAGE_PATHS.items() for section in sections}
 NAMES = {"fr": "French", "es": "Spanish", "ru": "Russian", "zh": "Chinese", "ar": "Arabic"}
 
 
@@ -60,37 +71,32 @@ def key_lines(text: str, block_line: int) -> dict[str, int]:
     return out
 
 
+def site(url: str) -> str:
+    """A site however its address is written: case and a leading `www.` aside."""
+    host = (urlsplit(url.strip()).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host
+
+
 def page_key(url: str) -> str:
-    """One page however it is written: scheme, `www.`/mirror host, case and end slash aside."""
+    """One page however it is written: scheme, `www.`, case and end slash aside."""
     parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower()
-    if host in NETWORK_HOSTS:
-        host = "nswp.org"
-    elif host.startswith("www."):
-        host = host[4:]
     query = f"?{parts.query}" if parts.query else ""
-    return f"{host}{parts.path.rstrip('/').lower()}{query}"
+    return f"{site(url)}{parts.path.rstrip('/').lower()}{query}"
 
 
-def language_path(url: str) -> str | None:
-    """The network's language path of an address on its own site ('' for English), else None."""
-    parts = urlsplit(url.strip())
-    if (parts.hostname or "").lower() not in NETWORK_HOSTS:
-        return None
-    first = parts.path.strip("/").split("/", 1)[0].lower()
-    return first if first in LANGUAGE_PATHS.values() else ""
+def language_path(url: str) -> str:
+    """The address's language section (`fr`, `zh-hans`), or '' outside any."""
+    first = urlsplit(url.strip()).path.strip("/").split("/", 1)[0].lower()
+    return first if first in SECTIONS else ""
 
 
 LISTINGS = ("resources", "tags", "taxonomy", "page")
 
 
 def is_listing(url: str) -> bool:
-    """A page of the network's site listing several publications (a filter, tag or index)."""
-    parts = urlsplit(url.strip())
-    if (parts.hostname or "").lower() not in NETWORK_HOSTS:
-        return False
-    steps = [step for step in parts.path.lower().split("/") if step]
-    if steps and steps[0] in LANGUAGE_PATHS.values():
+    """A listing of several publications (a filter, tag or index page), in any section."""
+    steps = [step for step in urlsplit(url.strip()).path.lower().split("/") if step]
+    if steps and steps[0] in SECTIONS:
         steps = steps[1:]
     return not steps or steps[0] in LISTINGS
 
@@ -141,14 +147,13 @@ def problems(
             )
             continue
         found = language_path(url)
-        expected = LANGUAGE_PATHS.get(language)
-        if found is not None and expected is not None and found != expected:
-            where = f"/{found}/" if found else "no language path (English)"
+        expected = LANGUAGE_PATHS.get(language, ())
+        if found and found not in expected:
             out.append(
                 (
                     line,
-                    f"source_url.{language}: a page in another language ({where}): give the "
-                    f"/{expected}/ page, or '{language}: en'",
+                    f"source_url.{language}: a page in another language (/{found}/): give the "
+                    f"/{expected[0] if expected else language}/ page, or '{language}: en'",
                 )
             )
     for language, day in source_seen.items():
@@ -189,3 +194,23 @@ def shared(links: Iterable[Link]) -> list[tuple[Link, str]]:
                 )
             )
     return out
+
+
+def english_in_disguise(links: Iterable[Link]) -> list[tuple[Link, str]]:
+    """Rule 3, across the library: a non-English line on a site whose language sections the
+    library uses, but outside any section, points at that site's English page."""
+    every = [link for link in links if link.url.strip() != IN_ENGLISH]
+    sectioned = {site(link.url) for link in every if language_path(link.url)}
+    return [
+        (
+            link,
+            f"source_url.{link.language}: an English page of {site(link.url)} (outside its "
+            f"language sections): give the /{LANGUAGE_PATHS[link.language][0]}/ page, or "
+            f"'{link.language}: en'",
+        )
+        for link in every
+        if link.language != IN_ENGLISH
+        and link.language in LANGUAGE_PATHS
+        and site(link.url) in sectioned
+        and not language_path(link.url)
+    ]

@@ -356,14 +356,15 @@ class _Loader:
                     seen[key] = draft.guide.slug
 
     def shared_sources(self, drafts: list[_Draft]) -> None:
-        """No page is the source of two guides, or of two languages of one (links rule 4)."""
-        found = links.shared(
+        """No page is the source of two guides, or of two languages of one (links rule 4); no
+        English page of a site with language sections behind another language (rule 3)."""
+        every = [
             links.Link(d.guide.slug, language, url, d.source_lines.get(language, 1))
             for d in drafts
             for language, url in d.source_url.items()
-        )
+        ]
         paths = {d.guide.slug: d.meta_path for d in drafts}
-        for link, message in found:
+        for link, message in links.shared(every) + links.english_in_disguise(every):
             self.problem(paths[link.guide], link.line, message)
 
     def related(self, drafts: list[_Draft]) -> None:
