@@ -32,6 +32,19 @@ EXPECTED = {
     "duplicate-title": "rights-guide/en.md:2: duplicate title: the guide 'rights-again'",
     "bad-front-matter": "rights-guide/en.md:2: missing field 'title'",
     "bad-front-matter-yaml": "rights-guide/en.md:3: invalid YAML",
+    # Per-language links (bot/guides/links.py): each language decides, never silently English.
+    "source-missing-language": "rights-guide/guide.yaml:4: source_url.fr: missing: the French "
+    "page of this publication, or 'fr: en' if it has none",
+    "source-english-as-own": "rights-guide/guide.yaml:6: source_url.fr: the English address: "
+    "write 'fr: en' so members are told it opens in English",
+    "source-wrong-language": "rights-guide/guide.yaml:7: source_url.ru: a page in another "
+    "language (/fr/): give the /ru/ page, or 'ru: en'",
+    "source-shared": "rights-guide/guide.yaml:5: source_url.en: the same page as the guide "
+    "'rights-again' (source_url.en): link this publication's own page",
+    "source-english-in-disguise": "rights-guide/guide.yaml:7: source_url.ru: an English page of "
+    "docs.example.org (outside its language sections): give the /ru/ page, or 'ru: en'",
+    "source-seen-without-page": "rights-guide/guide.yaml:9: source_seen.fr: no address of its "
+    "own under source_url",
 }
 
 

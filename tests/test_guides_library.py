@@ -99,7 +99,7 @@ def test_year_links_and_related_are_checked(
     assert code == 1 and "cedaw/guide.yaml:1: missing field 'year'" in out
     meta.write_text(text.replace(year, "year: unknown"))
     assert "needs a year_note" in check_output(target, capsys)[1]
-    meta.write_text(text.replace("source_url:\n", "source_url:\n  fr: https://nswp org/fr\n"))
+    meta.write_text(text.replace("  fr: en\n", "  fr: https://nswp org/fr\n"))
     assert "source_url.fr: not a web address" in check_output(target, capsys)[1]
     meta.write_text(text + "related: no-such-guide\n")
     assert "related: no other guide named 'no-such-guide'" in check_output(target, capsys)[1]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import yaml
 from babel.messages.pofile import read_po
 
 from bot.config import LANGUAGES, Settings
-from bot.guides import glossary, publications
+from bot.guides import glossary, links, publications
 from bot.guides.loader import GUIDE_FILE, PLACEHOLDER, SLUG_MAX, SLUG_RE, inspect
 from bot.guides.model import FALLBACK, Guide
 from bot.problems import Problem
@@ -93,6 +93,19 @@ def _cell(guide: Guide, language: str) -> str:
     return "reviewed" if version.reviewed else "draft"
 
 
+def source_counts(guides: Iterable[Guide], language: str) -> tuple[int, int, int]:
+    """Guides whose `language` link is a publication's own page, a listing, or English."""
+    own = listing = english = 0
+    for guide in guides:
+        if guide.source_in_english(language):
+            english += 1
+        elif links.is_listing(guide.source_url(language)):
+            listing += 1
+        else:
+            own += 1
+    return own, listing, english
+
+
 def coverage(guides_dir: Path, locales_dir: Path) -> int:
     library, problems = inspect(guides_dir)
     if library is None:
@@ -113,6 +126,11 @@ def coverage(guides_dir: Path, locales_dir: Path) -> int:
             f"{code}: guides {reviewed} reviewed, {draft} draft, "
             f"{len(library.guides) - reviewed - draft} missing"
         )
+    print()
+    print("Source links (guide.yaml source_url): own page / listing / in English:")
+    for code in LANGUAGES:
+        own, listing, english = source_counts(library.guides, code)
+        print(f"{code}: {own} own page, {listing} listing, {english} in English")
     print()
     print("Interface catalogs (locales/<lang>/LC_MESSAGES/messages.po):")
     for code in LANGUAGES:
@@ -135,8 +153,13 @@ GUIDE_TEMPLATE = """\
 kind: community  # smart | community
 topics: [{topic}]  # ids from topics.yaml
 year: {year}
-source_url:
+source_url:  # per language: the publication's own page, or `en` (it opens in English)
   en: https://www.nswp.org/{placeholder}
+  fr: en
+  es: en
+  ru: en
+  zh: en
+  ar: en
 order: {order}
 """
 

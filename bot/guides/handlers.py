@@ -256,9 +256,12 @@ def card_keyboard(
         )
     )
     if sharing:
-        kb.row(
-            InlineKeyboardButton(text="📄 " + _("Full document"), url=guide.source_url(language))
+        label = (
+            _("Full document (in English)")
+            if guide.source_in_english(language)
+            else _("Full document")
         )
+        kb.row(InlineKeyboardButton(text="📄 " + label, url=guide.source_url(language)))
     if bot_username and sharing:
         link = deep_link(bot_username, guide.slug)
         title = guide.version(language).title

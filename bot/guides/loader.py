@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from pydantic import Field
 
 from bot.config import LANGUAGES
+from bot.guides import links
 from bot.guides.compile import (
     FOOTER_MAX,
     NOTICE_MAX,
@@ -67,7 +68,10 @@ class GuideMeta(Strict):
     # The publication's year; `unknown` only with a `year_note` saying why (members see no year).
     year: Annotated[int, Field(ge=1985, le=2100)] | Literal["unknown"]
     year_note: str | None = Field(default=None, min_length=10)
+    # Per language: the publication's own page, or `en` (no page in that language: members are
+    # told it opens in English). Every language file needs a line (bot/guides/links.py).
     source_url: dict[str, str]
+    source_seen: dict[str, dt.date] = Field(default_factory=dict)  # day each address was read
     order: int = 1000
     related: str | None = None  # the slug of the shorter or fuller guide on the same subject
     sources: list[Source] = Field(default_factory=list)  # where the facts come from
@@ -95,6 +99,8 @@ class _Draft:
     terms: dict[str, tuple[str, str]]
     meta_path: Path
     related_line: int
+    source_lines: dict[str, int]  # language -> line of its source_url entry
+    source_url: dict[str, str]  # as written, with the `en` markers
 
 
 class _Loader:
@@ -104,6 +110,7 @@ class _Loader:
         self.keys: set[str] = set()  # cache entries this library uses
         self.problems: list[Problem] = []
         self._related_line = 1  # of the guide.yaml read last
+        self._source_lines: dict[str, int] = {}  # of the guide.yaml read last
 
     def problem(self, path: Path, line: int, message: str) -> None:
         self.problems.append(Problem(path, line, message))
@@ -196,7 +203,8 @@ class _Loader:
                 folder, 1, f"folder name {slug!r}: use a-z, 0-9 and '-', at most {SLUG_MAX}"
             )
             ok = False
-        meta = self.guide_meta(meta_path, topic_ids)
+        present = {p.stem for p in folder.glob("*.md") if p.stem in LANGUAGES}
+        meta = self.guide_meta(meta_path, topic_ids, present)
         versions: dict[str, Version] = {}
         title_lines: dict[str, tuple[Path, int]] = {}
         terms: dict[str, tuple[str, str]] = {}
@@ -231,13 +239,25 @@ class _Loader:
             tuple(meta.topics),
             None if meta.year == "unknown" else meta.year,
             meta.order,
-            MappingProxyType(dict(meta.source_url)),
+            MappingProxyType(
+                {k: v for k, v in meta.source_url.items() if v.strip() != links.IN_ENGLISH}
+            ),
             MappingProxyType(dict(sorted(versions.items()))),
             meta.related,
         )
-        return _Draft(guide, title_lines, terms, meta_path, self._related_line)
+        return _Draft(
+            guide,
+            title_lines,
+            terms,
+            meta_path,
+            self._related_line,
+            self._source_lines,
+            dict(meta.source_url),
+        )
 
-    def guide_meta(self, path: Path, topic_ids: set[str]) -> GuideMeta | None:
+    def guide_meta(
+        self, path: Path, topic_ids: set[str], languages: set[str] | None = None
+    ) -> GuideMeta | None:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError:
@@ -269,17 +289,34 @@ class _Loader:
         for topic in meta.topics:
             if topic not in topic_ids:
                 self.problem(path, lines["topics"], f"unknown topic {topic!r}: see {TOPICS_FILE}")
+        url_lines = links.key_lines(text, lines["source_url"])
+        self._source_lines = {k: url_lines.get(k, lines["source_url"]) for k in meta.source_url}
         for language, url in meta.source_url.items():
             if language not in LANGUAGES:
                 self.problem(
                     path, lines["source_url"], f"source_url: unknown language {language!r}"
                 )
-            if not valid_url(url):
+            if not valid_url(url) and not (
+                language != FALLBACK and url.strip() == links.IN_ENGLISH
+            ):
                 self.problem(
                     path,
-                    lines["source_url"],
-                    f"source_url.{language}: not a web address (https://host.example/…)",
+                    self._source_lines[language],
+                    f"source_url.{language}: not a web address (https://host.example/…)"
+                    + ("" if language == FALLBACK else f", or '{language}: en'"),
                 )
+        seen_line = lines.get("source_seen", 1)
+        for line, message in links.problems(
+            meta.source_url,
+            meta.source_seen,
+            languages or (),
+            self._source_lines,
+            lines["source_url"],
+            links.key_lines(text, seen_line) if "source_seen" in lines else {},
+            seen_line,
+            dt.date.today(),
+        ):
+            self.problem(path, line, message)
         for number, source in enumerate(meta.sources):
             if not valid_url(source.url):
                 self.problem(path, lines["sources"], f"sources.{number}.url: not a web address")
@@ -318,6 +355,18 @@ class _Loader:
                 else:
                     seen[key] = draft.guide.slug
 
+    def shared_sources(self, drafts: list[_Draft]) -> None:
+        """No page is the source of two guides, or of two languages of one (links rule 4); no
+        English page of a site with language sections behind another language (rule 3)."""
+        every = [
+            links.Link(d.guide.slug, language, url, d.source_lines.get(language, 1))
+            for d in drafts
+            for language, url in d.source_url.items()
+        ]
+        paths = {d.guide.slug: d.meta_path for d in drafts}
+        for link, message in links.shared(every) + links.english_in_disguise(every):
+            self.problem(paths[link.guide], link.line, message)
+
     def related(self, drafts: list[_Draft]) -> None:
         """`related` names another guide that exists, of another kind, on a shared topic."""
         by_slug = {d.guide.slug: d.guide for d in drafts}
@@ -346,6 +395,7 @@ class _Loader:
         drafts = [d for folder in self.guide_dirs() if (d := self.guide(folder, topic_ids))]
         self.duplicate_titles(drafts)
         self.short_titles(drafts)
+        self.shared_sources(drafts)
         self.related(drafts)
         if not drafts and not self.problems:
             self.problem(self.directory, 1, "no guides found")

@@ -58,6 +58,10 @@ class Guide:
     def source_url(self, language: str) -> str:
         return self.source_urls.get(language) or self.source_urls[FALLBACK]
 
+    def source_in_english(self, language: str) -> bool:
+        """The document opens in English for a reader of `language` (guide.yaml says `en`)."""
+        return language != FALLBACK and language not in self.source_urls
+
 
 @dataclass(frozen=True)
 class Library:
