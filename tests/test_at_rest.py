@@ -22,7 +22,7 @@ from storage.models import Referral
 from storage.repositories import MemberRepo, ReferralRepo
 from tests.conftest import make_settings
 from tests.fakes import Chat
-from tests.referral_kit import Group, submit, worker
+from tests.referral_kit import Group, submit, texts_to, worker
 
 TELEGRAM_ID = 7_600_000_042
 USERNAME = "hidden_handle_7f3"
@@ -257,3 +257,37 @@ async def test_h1_sent_alert_keeps_no_network(
     assert [params for _, params in alerts if params is not None] == []
     opened = master_key_openings(sqlite_tables(database), _master_key(app))
     assert [(where, v) for where, v in opened if revealing(v)] == []
+
+
+async def test_h1_unsent_alert_keeps_no_network(
+    new_chat: Any, app: App, bot: Bot, telegram: FakeTelegram
+) -> None:
+    """While admins cannot be told yet (Telegram failing for them), the waiting alert's row
+    holds the request's code but not its network, even for the master key; once it goes, the
+    admin still reads which network waits."""
+    from tests.conftest import ADMIN_ID
+    from tests.faults import Faults
+
+    chat: Chat = new_chat(user_id=TELEGRAM_ID, username=USERNAME)
+    delivery = worker(app, bot)
+    await chat.say("/start")
+    await submit(chat, "Police took my phone.")
+    faults = Faults(p500=1.0, only={ADMIN_ID})
+    telegram.faults.append(faults)
+    await delivery.drain()
+    assert faults.counts  # the alert was tried and failed
+    database = Path(app.settings.database_url.split("///", 1)[1])
+    tables = sqlite_tables(database)
+    pending = [r for r in tables["outbox"] if r["destination"] == "admin"]
+    assert pending and all(r["state"] not in ("sent", "dead") for r in pending)
+    assert all(r["params_sealed"] is not None for r in pending)
+    opened = master_key_openings(tables, _master_key(app))
+    assert [(where, v) for where, v in opened if where == "outbox.params"]
+    assert [(where, v) for where, v in opened if revealing(v)] == []
+
+    telegram.faults.remove(faults)
+    async with app.sessions.begin() as session:
+        await session.execute(text("UPDATE outbox SET next_attempt_at = '2000-01-01 00:00:00'"))
+    await delivery.drain()
+    told = [t for t in texts_to(telegram, ADMIN_ID) if "is waiting" in t]
+    assert told and "African Sex Workers Alliance" in told[-1]
