@@ -15,16 +15,16 @@ from typing import Any
 import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bot.app import App
 from bot.config import Settings
 from bot.devtools.localapi import FakeTelegram
 from bot.middlewares.throttle import counter_name
 from bot.telegram.intake import Intake
-from storage.models import InboxUpdate, SubscriptionKind
+from storage.models import InboxUpdate, QuarantinedUpdate, SubscriptionKind
 from storage.repositories import MemberRepo, SubscriptionRepo
-from storage.repositories.inbox import open_payload
+from storage.repositories.inbox import LEGACY_AAD, open_payload
 from tests.alerts_kit import broadcaster
 from tests.at_rest_kit import (
     BACKENDS,
@@ -48,6 +48,7 @@ STAFF_REPLY = "Our lawyer can meet you on Monday."
 ANSWER = "Monday works, thank you."
 STUCK = "FORGET-ME my address is 12 Hidden Lane"
 DRAFT = "FORGET-ME a draft about my landlord"
+ASIDE = "FORGET-ME an update that could not be stored"
 
 
 @pytest.fixture(params=BACKENDS)
@@ -74,7 +75,10 @@ def needles() -> dict[str, bytes]:
         "id as a 6-byte integer": TELEGRAM_ID.to_bytes(6, "big"),
         "id as an 8-byte integer": TELEGRAM_ID.to_bytes(8, "big"),
         "username": USERNAME.encode(),
-        **{text[:12]: text.encode() for text in (REQUEST, STAFF_REPLY, ANSWER, STUCK, DRAFT)},
+        **{
+            text[:12]: text.encode()
+            for text in (REQUEST, STAFF_REPLY, ANSWER, STUCK, DRAFT, ASIDE)
+        },
     }
 
 
@@ -97,8 +101,8 @@ async def test_m5_forget_erases_inbox_payloads_and_every_byte(
     telegram: FakeTelegram,
 ) -> None:
     """A member with a request, a relayed conversation, a remembered country, alerts and a
-    received alert, a bad-date report, a half-written request and an update stuck in the
-    inbox says /forget: no store holds their id, @username or words after."""
+    received alert, a bad-date report, a half-written request, an update stuck in the inbox
+    and one set aside unstored says /forget: no store holds their id, @username or words after."""
     chat: Chat = new_chat(user_id=TELEGRAM_ID, username=USERNAME)
     await group.bind("aswa")
     delivery = worker(app, bot)
@@ -138,6 +142,14 @@ async def test_m5_forget_erases_inbox_payloads_and_every_byte(
             update(InboxUpdate).where(InboxUpdate.update_id == stuck.update_id).values(attempts=5)
         )
 
+    # One that could not even be stored (an update_id past 2^63): its body is set aside,
+    # sealed with the master key, with no row and no sender hash.
+    aside = telegram.user_message(chat.person, ASIDE)
+    aside["update_id"] = 2**70
+    await intake.store_updates([aside])
+    async with app.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(QuarantinedUpdate)) == 1
+
     await chat.say("/forget")
     replies = await chat.tap("Yes, delete everything")
     assert any("no longer keeps anything" in r for r in replies)
@@ -151,7 +163,10 @@ async def test_m5_forget_erases_inbox_payloads_and_every_byte(
     opened = [
         open_payload(app.sealer, uid, bytes(p)).decode() for uid, p in payloads if p is not None
     ]
-    assert not [o for o in opened if USERNAME in o or str(TELEGRAM_ID) in o or STUCK in o]
+    async with app.sessions() as session:
+        bodies = (await session.scalars(select(QuarantinedUpdate.payload))).all()
+    opened += [app.sealer.open(bytes(b), LEGACY_AAD).decode() for b in bodies]
+    assert not [o for o in opened if USERNAME in o or str(TELEGRAM_ID) in o or "FORGET-ME" in o]
 
     if backend.name == "sqlite":
         database = sqlite_file(app.settings.database_url)
