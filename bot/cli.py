@@ -33,6 +33,9 @@ def setup_logging(level: str) -> None:
     )
     # aiogram logs every update at INFO with timings only; keep its HTTP client quieter.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # markdown-it traces every block rule it tries while guides render: tens of thousands of
+    # DEBUG lines at start, about the seed content only, that bury what DEBUG is for (I1).
+    logging.getLogger("markdown_it").setLevel(logging.INFO)
 
 
 def dispatch(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ import logging
 from pathlib import Path
 
 from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, Table, delete, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,7 +53,11 @@ def default_url(database_url: str, keys_url: str | None) -> str | None:
     """KEYS_URL when set; otherwise, for an SQLite database file, `keys/<name>.keys.sqlite3`
     in a folder of its own beside it (L7): copying the database's folder copies no key.
     A store an older version kept right beside the database is still used. None for
-    PostgreSQL."""
+    PostgreSQL, and for a KEYS_URL that names the main database itself (its own `member_keys`
+    table keeps the keys then, as without KEYS_URL: a store of its own there would meet the
+    migrated table under the same name)."""
+    if keys_url and same_database(keys_url, database_url):
+        return None
     if keys_url:
         return keys_url
     if database_url.startswith("sqlite"):
@@ -71,6 +76,23 @@ def default_url(database_url: str, keys_url: str | None) -> str | None:
                 return db_url_for(legacy)
             return db_url_for(file.parent / "keys" / name)
     return None
+
+
+def same_database(a: str, b: str) -> bool:
+    """Whether two URLs name one database (drivers, users and passwords aside)."""
+    first, second = make_url(a), make_url(b)
+    if first.get_backend_name() != second.get_backend_name():
+        return False
+    if first.get_backend_name() == "sqlite":
+        paths = [u.database or "" for u in (first, second)]
+        if ":memory:" in paths or "" in paths:
+            return False
+        return Path(paths[0]).resolve() == Path(paths[1]).resolve()
+    return (first.host or "", first.port, first.database) == (
+        second.host or "",
+        second.port,
+        second.database,
+    )
 
 
 def db_url_for(path: Path) -> str:
@@ -154,9 +176,9 @@ async def open_store(database_url: str, keys_url: str | None) -> KeyStore | None
     url = default_url(database_url, keys_url)
     if url is None:
         log.warning(
-            "KEYS_URL is not set: members' data keys stay in the main database, so a backup of"
-            " it can still open their texts after /forget. Point KEYS_URL at a database that"
-            " is not backed up with the main one."
+            "KEYS_URL is not set, or names the main database: members' data keys stay in the"
+            " main database, so a backup of it can still open their texts after /forget. Point"
+            " KEYS_URL at a database that is not backed up with the main one."
         )
         return None
     return await KeyStore(url).open()

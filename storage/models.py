@@ -527,8 +527,12 @@ class Alert(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
-    network_id: Mapped[str] = mapped_column(String(32))
-    country: Mapped[str] = mapped_column(String(2))
+    # The network and the country, sealed: its broadcast's recipient rows and its source report
+    # lead a keyless reader from members to this row (H1, migration 0015).
+    network_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    network_id = SealedText[str]("network_sealed", "alert-network", "code")
+    country_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    country = SealedText[str]("country_sealed", "alert-country", "code")
     # JSON list of areas (empty: the whole country), and the text, sealed.
     areas_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     areas = SealedText[str]("areas_sealed", "alert-areas", "code", width=256)
@@ -555,10 +559,13 @@ class Broadcast(Base):
     alert_id: Mapped[int | None] = mapped_column(
         ForeignKey("alerts.id", ondelete="CASCADE"), unique=True
     )
-    network_id: Mapped[str] = mapped_column(String(32))
-    # News: who gets it, as JSON ({"country": "KE"} / {"language": "fr"} / {}: the network's
-    # countries); its text, sealed. Alerts read theirs from the alert.
-    audience: Mapped[str] = mapped_column(String(64), default="{}")
+    # Whose it is and who gets it, sealed like the alert's (H1, migration 0015): audience is
+    # JSON ({"country": "KE"} / {"language": "fr"} / {}: the network's countries). Its text,
+    # sealed. Alerts read theirs from the alert.
+    network_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    network_id = SealedText[str]("network_sealed", "broadcast-network", "code")
+    audience_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    audience = SealedText[str | None]("audience_sealed", "broadcast-audience", "code", width=64)
     text_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     text = SealedText[str | None]("text_sealed", "broadcast-text", "code", width=256)
     language: Mapped[str | None] = mapped_column(String(8))

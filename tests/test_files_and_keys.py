@@ -122,3 +122,26 @@ async def test_i1_inbox_payload_is_bound_to_its_update_id(
     assert b"first" in open_payload(app.sealer, first, rows[first])
     with pytest.raises(InvalidTag):
         open_payload(app.sealer, first, rows[second])
+
+
+def test_i1_debug_log_is_not_flooded_by_markdown_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LOG_LEVEL=DEBUG: rendering a guide adds no markdown-it rule traces to the log."""
+    import logging
+
+    from markdown_it import MarkdownIt
+
+    from bot.cli import setup_logging
+
+    logger = logging.getLogger("markdown_it")
+    monkeypatch.setattr(logger, "level", logging.NOTSET)  # as a process starts (the suite's
+    # own log guard silences it for every test)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    try:
+        setup_logging("DEBUG")
+        MarkdownIt("commonmark").render("# Title\n\nSome *text*.\n\n- one\n- two\n")
+    finally:
+        logger.removeHandler(handler)
+    assert records == []

@@ -206,3 +206,52 @@ async def test_h1_migration_0008_moves_facts_under_members_keys(tmp_path: Path) 
         ident.open_text(need, b"referral-need:R-LIVE1")
     assert tomb == (None, None, None, None)
     assert alert is None
+
+
+async def test_h1_migration_0015_seals_alerts_network_and_country(tmp_path: Path) -> None:
+    """0015 moves data: an alert and its broadcast written at 0013 with their network, country
+    and audience in clear are sealed, the clear columns are gone, and the bot reads the same."""
+    import sqlite3
+
+    from bot.app import create_app, master_key
+    from storage.crypto import Identity
+    from storage.models import Alert, Broadcast
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path)
+    ident = Identity(master_key(settings))
+    path = tmp_path / "test.sqlite3"
+    engine = db.create_engine(f"sqlite+aiosqlite:///{path}")
+    await db.upgrade(engine, target="0013")
+    await engine.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO alerts (id, code, network_id, country, areas_sealed, text_sealed,"
+            " language, created_at) VALUES (1, 'A-1', 'aswa', 'KE', ?, ?, 'en',"
+            " '2026-11-01 10:00:00')",
+            (
+                ident.seal_text("[]", b"alert-areas:A-1", 256),
+                ident.seal_text("A grey car.", b"alert-text:A-1", 256),
+            ),
+        )
+        conn.execute(
+            "INSERT INTO broadcasts (id, code, kind, alert_id, network_id, audience, state,"
+            " total, created_at) VALUES (1, 'C-1', 'alert', 1, 'aswa', '{\"country\": \"KE\"}',"
+            " 'done', 1, '2026-11-01 10:00:00')"
+        )
+    app = await create_app(settings)  # migrates to the newest
+    try:
+        async with app.sessions() as session:
+            alert = await session.get(Alert, 1)
+            job = await session.get(Broadcast, 1)
+            assert alert is not None and job is not None
+            assert (alert.network_id, alert.country) == ("aswa", "KE")
+            assert (job.network_id, job.audience) == ("aswa", '{"country": "KE"}')
+    finally:
+        await app.close()
+    with sqlite3.connect(path) as conn:
+        for table in ("alerts", "broadcasts"):
+            rows = conn.execute(f"SELECT * FROM {table}").fetchall()
+            assert rows and not [c for row in rows for c in row if c in ("aswa", "KE")]
+            columns = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+            assert not columns & {"network_id", "country", "audience"}

@@ -210,3 +210,41 @@ async def test_purge_command_for_cron(
     assert "Skipped" in capsys.readouterr().out
     assert await cli.purge(settings, force=True) == 0
     assert "Deleted:" in capsys.readouterr().out
+
+
+async def test_keys_url_naming_the_main_database_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    """KEYS_URL set to DATABASE_URL (as the scale-out test and the load bench do) is the main
+    database's own key table, with the warning: the daily pass and members' keys still work
+    (it used to meet the migrated `member_keys` table as a store of its own: ProgrammingError,
+    no column `created_at`)."""
+    from storage import db
+    from storage.models import Member
+    from storage.repositories import MemberRepo
+
+    engine = db.create_engine(pg_url)
+    await db.upgrade(engine)
+    await engine.dispose()
+    app = await create_app(make_settings(tmp_path, database_url=pg_url, keys_url=pg_url))
+    try:
+        assert app.keystore is None  # the keys stay in the main database, as without KEYS_URL
+        async with app.sessions.begin() as session:
+            member, _ = await MemberRepo(session).get_or_create(7_600_000_099)
+            await ReferralRepo(session).add(
+                Referral(
+                    code="R-SAME1",
+                    member_id=member.id,
+                    need="legal-help",
+                    country="KE",
+                    language="en",
+                    network_id="aswa",
+                    group_network_id="aswa",
+                )
+            )
+        counts = await purge(app, NOW)
+        assert counts["orphan_keys"] == 0
+        async with app.sessions() as session:
+            found = await ReferralRepo(session).by_code("R-SAME1")
+            assert found is not None and found.need == "legal-help"
+            assert await session.scalar(select(func.count()).select_from(Member)) == 1
+    finally:
+        await app.close()

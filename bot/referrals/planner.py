@@ -237,13 +237,10 @@ async def park(job: Job) -> None:
     if referral.state == ReferralState.QUEUED:
         referral.state = ReferralState.WAITING
     if not others:
+        # The code only: the network is read from the request when the alert goes, so an
+        # unsent alert never holds a request's network beside its code (H1).
         await enqueue_alert(
-            job.app,
-            job.session,
-            AlertReason.WAITING,
-            f"r{referral.id}",
-            code=referral.code,
-            network=referral.network_id,
+            job.app, job.session, AlertReason.WAITING, f"r{referral.id}", code=referral.code
         )
 
 
@@ -273,7 +270,14 @@ async def plan_alert(job: Job) -> Plan | None:
     if row.chat_id is None:
         finish(row, OutboxState.CANCELLED, "no admin chat")
         return None
-    text = alert_text(job.app.directory, json.loads(row.params or "{}"))
+    params = json.loads(row.params or "{}")
+    if params.get("reason") == AlertReason.WAITING and "network" not in params:
+        referral = await ReferralRepo(job.session).by_code(str(params.get("code")))
+        if referral is None or referral.network_id is None:
+            finish(row, OutboxState.CANCELLED, "request gone")
+            return None
+        params["network"] = referral.network_id
+    text = alert_text(job.app.directory, params)
     return Plan(row.id, row.kind, row.destination, row.chat_id, text, protect=False)
 
 

@@ -8,16 +8,18 @@ the old claim expired … RETURNING`, so two instances racing for a chat cannot 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import Sealer
 from storage.models import InboxClaim, InboxUpdate, OutboxMessage, QuarantinedUpdate, utcnow
-from storage.sealed import identity_of
+from storage.sealed import MASTER, identity_of
 
 # PostgreSQL's BIGINT: an update id past it cannot be a row, only a quarantined body.
 MAX_UPDATE_ID = 2**63 - 1
@@ -113,7 +115,31 @@ class InboxRepo:
                 handled_at=utcnow(),
             )
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        erased = int(getattr(result, "rowcount", 0) or 0)
+        return erased + await self._forget_set_aside(telegram_id)
+
+    async def _forget_set_aside(self, telegram_id: int) -> int:
+        """Bodies set aside unstored (no row, so no sender hash) that name this person as a
+        sender or chat: opened one by one, there are only ever a few (M5)."""
+        master = self.session.info.get(MASTER)
+        if not isinstance(master, Sealer):
+            return 0
+        named = re.compile(rb'"id"\s*:\s*' + str(telegram_id).encode() + rb"(?![0-9])")
+        theirs = []
+        for row_id, payload in await self.session.execute(
+            select(QuarantinedUpdate.id, QuarantinedUpdate.payload)
+        ):
+            try:
+                raw = master.open(bytes(payload), LEGACY_AAD)
+            except InvalidTag:
+                continue
+            if named.search(raw):
+                theirs.append(row_id)
+        if theirs:
+            await self.session.execute(
+                delete(QuarantinedUpdate).where(QuarantinedUpdate.id.in_(theirs))
+            )
+        return len(theirs)
 
     async def quarantine_body(self, sealed: bytes, reason: str, now: dt.datetime) -> None:
         self.session.add(QuarantinedUpdate(payload=sealed, reason=reason[:60], received_at=now))
