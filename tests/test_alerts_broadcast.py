@@ -25,6 +25,12 @@ from tests.test_conversation import lock_screen_problems
 GROUP = -100_555
 
 
+def progress(telegram: FakeTelegram) -> str:
+    """The group's progress message as it reads now."""
+    mine = [key for key in telegram.messages if key[0] == GROUP]
+    return str(telegram.messages[max(mine)]["text"])
+
+
 async def states(app: App) -> dict[RecipientState, int]:
     async with app.sessions() as session:
         rows = await session.scalars(select(BroadcastRecipient.state))
@@ -135,6 +141,7 @@ async def test_rate_stays_within_the_limit_overall_and_per_chat(
 async def test_database_gone_mid_broadcast_pauses_and_resumes_without_loss_or_repeat(
     app: App, bot: Bot, telegram: FakeTelegram, tmp_path: Any
 ) -> None:
+    await bind(app, "aswa", GROUP)
     chats = await subscribers(app, 30)
     healthy = app.sessions
     (tmp_path / "no").write_text("not a folder")
@@ -165,6 +172,9 @@ async def test_database_gone_mid_broadcast_pauses_and_resumes_without_loss_or_re
         # Sends already marked in flight by other lanes go out; then nothing until it is back.
         assert 10 <= paused <= 10 + FAST.lanes - 1
         assert sum(received(telegram, chats).values()) == paused
+        # A clear message: the group's progress message says it is paused, and why.
+        shown = progress(telegram)
+        assert shown.startswith("Paused: the bot's database is not answering."), shown
         app.sessions = healthy
         for _ in range(200):
             if sum(received(telegram, chats).values()) == 30:
@@ -176,6 +186,7 @@ async def test_database_gone_mid_broadcast_pauses_and_resumes_without_loss_or_re
         await asyncio.wait_for(task, 10)
         await broken_engine.dispose()
     assert received(telegram, chats) == dict.fromkeys(chats, 1)
+    assert progress(telegram).startswith("Sent.\n30 / 30 · 0 failed")
     assert (await states(app)) == {RecipientState.SENT: 30}
 
 

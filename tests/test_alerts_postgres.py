@@ -28,6 +28,12 @@ from tests.process import start_bot, stop, wait_for
 GROUP = -100_556
 
 
+def progress(telegram: FakeTelegram) -> str:
+    """The group's progress message as it reads now."""
+    mine = [key for key in telegram.messages if key[0] == GROUP]
+    return str(telegram.messages[max(mine)]["text"])
+
+
 @pytest.fixture
 async def pg_app(pg_url: str, tmp_path: Path) -> AsyncIterator[App]:
     engine = db.create_engine(pg_url)
@@ -88,6 +94,7 @@ async def test_postgres_gone_mid_broadcast_pauses_and_resumes_without_loss_or_re
 ) -> None:
     """PostgreSQL stops answering after the 10th send: the worker waits, sends nothing more,
     and once it is back every member has the alert exactly once."""
+    await bind(pg_app, "aswa", GROUP)
     chats = await subscribers(pg_app, 30)
     healthy = pg_app.sessions
     nowhere = db.create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
@@ -116,6 +123,9 @@ async def test_postgres_gone_mid_broadcast_pauses_and_resumes_without_loss_or_re
         assert not task.done()
         assert 10 <= paused <= 10 + FAST.lanes - 1
         assert sum(received(telegram, chats).values()) == paused
+        # A clear message: the group's progress message says it is paused, and why.
+        shown = progress(telegram)
+        assert shown.startswith("Paused: the bot's database is not answering."), shown
         pg_app.sessions = healthy
         await wait_for(lambda: sum(received(telegram, chats).values()) == 30, 60)
     finally:
@@ -124,6 +134,7 @@ async def test_postgres_gone_mid_broadcast_pauses_and_resumes_without_loss_or_re
         await asyncio.wait_for(task, 30)
         await nowhere.dispose()
     assert received(telegram, chats) == dict.fromkeys(chats, 1)
+    assert progress(telegram).startswith("Sent.\n30 / 30 · 0 failed")
     assert Counter(r.state for r in await rows(pg_app)) == {RecipientState.SENT: 30}
 
 

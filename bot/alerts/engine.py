@@ -195,6 +195,8 @@ class Broadcaster:
         self.pacer = Pacer(self.config.rate, cap=self.config.rate * self.config.peak)
         self.last_sent: dict[int, float] = {}
         self.bell = asyncio.Event()
+        # job -> (chat, message, text, language): the progress message if the database goes
+        self._paused: dict[int, tuple[int, int, str, str]] = {}
         self._stop = asyncio.Event()
         self.app.health_probes["broadcasts"] = self.health
 
@@ -588,10 +590,34 @@ class Broadcaster:
     # -- progress in the staff group -----------------------------------------------------------
 
     async def _progress_loop(self, job_id: int) -> None:
+        paused = False
         while True:
             await asyncio.sleep(self.config.progress_every)
-            with contextlib.suppress(Exception):
+            try:
                 await self._update_progress(job_id)
+                paused = False
+            except Exception as exc:
+                if is_outage(exc) and not paused:
+                    paused = await self._show_paused(job_id)
+
+    async def _show_paused(self, job_id: int) -> bool:
+        """The database is away: the group's progress message says the broadcast is paused
+        (from the last counts read), so staff are not left guessing."""
+        shown = self._paused.get(job_id)
+        if shown is None:
+            return False
+        chat_id, message_id, text, language = shown
+        try:
+            await self.bot.edit_message_text(
+                text=text,
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=self._stop_markup(job_id, language),
+            )
+        except AiogramError as exc:
+            log.info("progress message not updated: %s", type(exc).__name__)
+            return False
+        return True
 
     async def _progress_view(self, job_id: int) -> tuple[int, int | None, str, bool] | None:
         async with self.app.sessions() as session:
@@ -616,6 +642,17 @@ class Broadcaster:
                 elif broadcast.state == BroadcastState.STOPPED:
                     finished = _("Stopped.")
                 text = progress_text(counts, broadcast.total, language, finished=finished)
+                if running and broadcast.progress_message_id is not None:
+                    paused = _(
+                        "Paused: the bot's database is not answering. Sending goes on by"
+                        " itself once it is back, and nobody gets this twice."
+                    )
+                    self._paused[job_id] = (
+                        broadcast.progress_chat_id,
+                        broadcast.progress_message_id,
+                        progress_text(counts, broadcast.total, language, finished=paused),
+                        language,
+                    )
             return broadcast.progress_chat_id, broadcast.progress_message_id, text, running
 
     def _stop_markup(self, job_id: int, language: str) -> InlineKeyboardMarkup:
