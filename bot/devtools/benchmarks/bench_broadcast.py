@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 import random
 import signal
@@ -213,23 +212,36 @@ async def flagged(folder: Path) -> int:
         await app.close()
 
 
-async def probe(api: Api, members: list[dict[str, Any]], samples: list[float]) -> None:
-    """Members keep asking until cancelled; a probe cut short by the cancel is not counted."""
+async def probe(
+    api: Api, members: list[dict[str, Any]], samples: list[float], running: asyncio.Event
+) -> None:
+    """Members keep asking while `running` is set. A probe still open when it is cleared is
+    not counted (a killed bot's silence is not a latency). Never cancelled: on Python 3.11 a
+    cancel racing `wait_for`'s answer can be swallowed, and the loop would run for ever."""
     i = 0
-    while True:
+    while running.is_set():
         sample = await api.ask(members[i % len(members)])
+        if not running.is_set():
+            return
         samples.append(sample if sample is not None else 30_000.0)
         i += 1
         await asyncio.sleep(PROBE_EVERY)
 
 
+def start_probes(
+    api: Api, members: list[dict[str, Any]], samples: list[float]
+) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    running = asyncio.Event()
+    running.set()
+    return running, asyncio.create_task(probe(api, members, samples, running))
+
+
 async def probe_for(api: Api, members: list[dict[str, Any]], seconds: float) -> list[float]:
     samples: list[float] = []
-    task = asyncio.create_task(probe(api, members, samples))
+    running, task = start_probes(api, members, samples)
     await asyncio.sleep(seconds)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    running.clear()
+    await asyncio.wait_for(task, timeout=40)
     return samples
 
 
@@ -272,25 +284,21 @@ async def run() -> list[Result]:
             quiet_before = await probe_for(api, members, QUIET)
             await publish(folder)
             during: list[float] = []
-            prober = asyncio.create_task(probe(api, members, during))
+            running, first = start_probes(api, members, during)
             await wait(lambda: sum(api.delivered.values()) >= n // 2, n / RATE * 2 + 120)
-            # The probe open at the kill is dropped: a dead bot's silence is not a latency.
-            prober.cancel()
+            running.clear()  # the probe open at the kill is dropped
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
-            with contextlib.suppress(asyncio.CancelledError):
-                await prober
             before = list(api.times)
             restarted = time.monotonic()
             proc = await spawn(folder, api)
             await wait(lambda: len(api.times) > len(before), 180)
             resumed = api.times[len(before)] - restarted if len(api.times) > len(before) else 0.0
             # Probes again once the restarted bot is sending (not while it starts).
-            prober = asyncio.create_task(probe(api, members, during))
+            running, second = start_probes(api, members, during)
             finished = await wait(lambda: len(api.delivered) == n, n / RATE * 2 + 180)
-            prober.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await prober
+            running.clear()
+            await asyncio.wait_for(asyncio.gather(first, second), timeout=40)
             after = api.times[len(before) :]
             quiet_after = await probe_for(api, members, QUIET)
             load = max(load, os.getloadavg()[0])
