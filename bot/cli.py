@@ -267,14 +267,12 @@ async def _run(settings: Settings, mode: str) -> int:
     from aiogram.enums import ParseMode
     from aiogram.exceptions import TelegramNetworkError, TelegramUnauthorizedError
 
-    from bot.alerts.engine import Broadcaster
     from bot.app import SchemaOutOfDate, create_app
     from bot.dispatcher import build_dispatcher, build_i18n
-    from bot.referrals.outbox import Delivery, DeliveryConfig, stop_worker
-    from bot.safety import retention
     from bot.safety import service as safety
     from bot.telegram.commands import publish
     from bot.telegram.intake import Intake
+    from bot.workers import Workers, start_workers
     from storage.crypto import MasterKeyError
 
     assert settings.bot_token is not None
@@ -292,9 +290,7 @@ async def _run(settings: Settings, mode: str) -> int:
     )
     safety.install(bot, app)  # message ids for "Clear this chat"; discreet mode
     stop = asyncio.Event()
-    worker: asyncio.Task[None] | None = None
-    broadcasts: asyncio.Task[None] | None = None
-    purger: asyncio.Task[None] | None = None
+    workers: Workers | None = None
     try:
         try:
             me = await bot.get_me()
@@ -320,16 +316,8 @@ async def _run(settings: Settings, mode: str) -> int:
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
         await dp.emit_startup(bot=bot)
         intake = Intake(app, bot, dp)
-        # The outbox worker: referral cards, relays, reminders (bot/referrals/outbox.py).
-        config = DeliveryConfig.from_settings(app.settings)
-        delivery = Delivery(app, bot, build_i18n(app), config=config)
-        worker = asyncio.create_task(delivery.run(stop))
-        # Alerts and news (bot/alerts/engine.py): its own pacing, so members' answers never
-        # queue behind a broadcast; one instance at a time sends (a lease row).
-        broadcaster = Broadcaster.from_settings(app, bot, build_i18n(app))
-        broadcasts = asyncio.create_task(broadcaster.run(stop))
-        # Retention (bot/safety/retention.py): daily, one instance at a time thanks to a lease row.
-        purger = asyncio.create_task(retention.retention_loop(app, stop))
+        # The outbox, broadcasts and retention (bot/workers.py; the terminal chat runs the same).
+        workers = start_workers(app, bot, stop)
         if mode == "webhook":
             from bot.telegram.webhook import serve
 
@@ -357,15 +345,8 @@ async def _run(settings: Settings, mode: str) -> int:
         await dp.emit_shutdown(bot=bot)
         return 0
     finally:
-        if worker is not None:
-            stop.set()
-            await stop_worker(worker)
-        if broadcasts is not None:
-            stop.set()
-            await stop_worker(broadcasts)
-        if purger is not None:
-            stop.set()
-            await asyncio.gather(purger, return_exceptions=True)
+        if workers is not None:
+            await workers.close()
         await safety.close(app)
         await bot.session.close()
         await app.close()

@@ -14,7 +14,7 @@ from bot.devtools.localapi import FakeTelegram
 from bot.telegram.intake import Intake
 from storage.models import Broadcast, BroadcastState, Subscription, SubscriptionKind
 from storage.repositories import MemberRepo
-from tests.alerts_kit import broadcaster, received, subscribers
+from tests.alerts_kit import approve, broadcaster, received, subscribers
 from tests.fakes import Chat
 from tests.referral_kit import Group, staff
 from tests.test_conversation import lock_screen_problems
@@ -176,3 +176,44 @@ async def test_stop_button_skips_the_rest_and_only_admins_may_press_it(
     assert received(telegram, chats) == {}
     final = telegram.messages[(group.chat_id, progress["message_id"])]
     assert "Stopped." in final["text"] and not final.get("reply_markup")
+
+
+async def subscribe_via_alerts(chat: Chat, areas: str | None) -> None:
+    """/alerts -> Get alerts -> Kenya (-> Name areas -> `areas`), as a member does it."""
+    await chat.say("/alerts")
+    await chat.tap("Get alerts")
+    replies = await chat.say("Kenya")
+    if any("remember" in r for r in replies):
+        replies = await chat.tap("No, just this time")
+    assert "Alerts: on, for Kenya." in replies[-1]
+    if areas is not None:
+        await chat.tap("Name areas")
+        replies = await chat.say(areas)
+        assert "Alerts: on, for Kenya (" in replies[-1]
+
+
+@pytest.mark.settings(flood_limit=0)
+async def test_area_targeting_end_to_end_members_named_areas_and_an_alert_for_one_area(
+    new_chat,
+    app: App,
+    bot: Bot,
+    telegram: FakeTelegram,  # type: ignore[no-untyped-def]
+) -> None:
+    """Areas as members name them in /alerts, then an alert for "nairobi" (case and spaces
+    aside): it reaches those who named Nairobi and those who named no area, not Mombasa's;
+    an alert for the whole country (what an approved bad-date report is) reaches all three."""
+    nairobi, mombasa, everywhere = new_chat(), new_chat(), new_chat()
+    await subscribe_via_alerts(nairobi, "Westlands, Nairobi")
+    await subscribe_via_alerts(mombasa, "Mombasa")
+    await subscribe_via_alerts(everywhere, None)
+    chats = [nairobi.chat_id, mombasa.chat_id, everywhere.chat_id]
+    telegram.events.clear()  # from here on, only what the broadcasts send
+    await approve(app, areas=["  nairobi "])
+    await broadcaster(app, bot).drain()
+    assert received(telegram, chats) == {nairobi.chat_id: 1, everywhere.chat_id: 1}
+    alert = next(e.message for e in telegram.events if e.chat_id == nairobi.chat_id and e.message)
+    assert "Alert for nairobi · Kenya" in alert["text"]
+    telegram.events.clear()
+    await approve(app, areas=[])
+    await broadcaster(app, bot).drain()
+    assert received(telegram, chats) == dict.fromkeys(chats, 1)

@@ -260,12 +260,12 @@ async def _chat(settings: Settings, lang: str) -> int:
 
     from bot.app import create_app
     from bot.dispatcher import build_dispatcher, build_i18n
-    from bot.referrals.outbox import Delivery, stop_worker
     from bot.referrals.service import Referrals
     from bot.safety.service import close as close_safety
     from bot.safety.service import install
     from bot.telegram.commands import publish
     from bot.telegram.intake import Intake
+    from bot.workers import start_workers
     from storage.repositories import GroupRepo
 
     interactive = sys.stdin.isatty()
@@ -292,9 +292,10 @@ async def _chat(settings: Settings, lang: str) -> int:
         for network in app.directory.networks:
             if network.id not in bound:
                 await Referrals(session, app).bind(network.id, DEMO_GROUP)
-    delivery = Delivery(app, bot, build_i18n(app))
+    # The workers of `python -m bot run`: cards and relays, alerts and news, retention.
     stop = asyncio.Event()
-    worker = asyncio.create_task(delivery.run(stop))
+    workers = start_workers(app, bot, stop)
+    delivery = workers.delivery
     user = {"id": USER_ID, "is_bot": False, "first_name": "You", "language_code": lang}
     chat = TerminalChat(telegram, console, user)
     telegram.events.clear()
@@ -329,8 +330,7 @@ async def _chat(settings: Settings, lang: str) -> int:
                 await delivery.drain()  # so cards and relays show right after the line
             chat.show_new_events()
     finally:
-        stop.set()
-        await stop_worker(worker)
+        await workers.close()
         await close_safety(app)
         await bot.session.close()
         await app.close()

@@ -6,10 +6,10 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -297,9 +297,11 @@ class BroadcastRepo:
         return {int(r) for r in result.scalars()}
 
     async def mark_sent(self, recipient_id: int, message_id: int, at: dt.datetime) -> None:
+        # A Core update (no ORM bookkeeping): one of these follows every send.
+        table = cast(Table, BroadcastRecipient.__table__)
         await self.session.execute(
-            update(BroadcastRecipient)
-            .where(BroadcastRecipient.id == recipient_id)
+            update(table)
+            .where(table.c.id == recipient_id)
             .values(
                 state=RecipientState.SENT, message_id=message_id, sent_at=at, next_attempt_at=None
             )

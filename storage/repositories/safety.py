@@ -60,11 +60,16 @@ class SafetyRepo:
 
     async def add_sightings(self, rows: Sequence[tuple[int, int, bool, dt.datetime]]) -> None:
         """(member id, message id, outgoing, seen at) rows."""
-        self.session.add_all(
-            MessageSighting(member_id=m, message_id=i, outgoing=o, seen_at=at)
-            for m, i, o, at in rows
+        if not rows:
+            return
+        # A Core insert: the broadcast worker stores one with every send (issue 16).
+        await self.session.execute(
+            insert(cast(Table, MessageSighting.__table__)),
+            [
+                {"member_id": m, "message_id": i, "outgoing": o, "seen_at": at}
+                for m, i, o, at in rows
+            ],
         )
-        await self.session.flush()
 
     async def add_sightings_of_chats(
         self, rows: Sequence[tuple[int, int, bool, dt.datetime]]
