@@ -64,7 +64,7 @@ class Cursor:
 
     async def _call(self, sql: str, parameters: Any, many: bool) -> Cursor:
         run = self._connection._execute
-        outcome: _Outcome = await run(self._run, sql, parameters, many)  # type: ignore[no-untyped-call]
+        outcome: _Outcome = await run(self._run, sql, parameters, many)
         self._rows, self.description, self.rowcount, self.lastrowid = outcome
         return self
 
