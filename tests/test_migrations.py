@@ -206,3 +206,26 @@ async def test_h1_migration_0008_moves_facts_under_members_keys(tmp_path: Path) 
         ident.open_text(need, b"referral-need:R-LIVE1")
     assert tomb == (None, None, None, None)
     assert alert is None
+
+
+def test_profile_start_up_finds_the_newest_migration_without_alembic() -> None:
+    """Issue 10: an up-to-date database starts without importing Alembic; the heads read
+    from the scripts' lines are Alembic's own."""
+    heads = set(ScriptDirectory.from_config(db.alembic_config()).get_heads())
+    assert db.script_heads() == heads
+
+
+async def test_profile_an_up_to_date_database_is_not_migrated_again(tmp_path: Path) -> None:
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path}/s.sqlite3")
+    try:
+        assert await db.needs_upgrade(engine)
+        await db.upgrade(engine)
+        assert not await db.needs_upgrade(engine)
+        await db.upgrade(engine)  # nothing to do, and nothing done
+        async with engine.connect() as conn:
+            versions = (
+                await conn.exec_driver_sql("SELECT version_num FROM alembic_version")
+            ).all()
+        assert {v for (v,) in versions} == db.script_heads()
+    finally:
+        await engine.dispose()

@@ -16,6 +16,12 @@ from storage.models import (
 )
 from storage.sealed import identity_of
 
+# Read before sends to members (discreet mode): built once (issue 10).
+_PREFS = (
+    select(Member.language, MemberSafety.discreet, MemberSafety.protect)
+    .outerjoin(MemberSafety, MemberSafety.member_id == Member.id)
+    .where(Member.telegram_hash == bindparam("tag"))
+)
 _SIGHTINGS: list[Any] = []
 
 
@@ -56,13 +62,8 @@ class SafetyRepo:
 
     async def prefs(self, telegram_id: int) -> tuple[str | None, bool, bool] | None:
         """(language, discreet, protect) of the member behind a private chat, if any."""
-        row = (
-            await self.session.execute(
-                select(Member.language, MemberSafety.discreet, MemberSafety.protect)
-                .outerjoin(MemberSafety, MemberSafety.member_id == Member.id)
-                .where(Member.telegram_hash == identity_of(self.session).tag(telegram_id))
-            )
-        ).first()
+        tag = identity_of(self.session).tag(telegram_id)
+        row = (await self.session.execute(_PREFS, {"tag": tag})).first()
         if row is None:
             return None
         return row[0], bool(row[1]), bool(row[2])
