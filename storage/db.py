@@ -146,7 +146,9 @@ def script_heads() -> set[str]:
 def _current_heads(conn: Connection) -> set[str]:
     if not inspect(conn).has_table("alembic_version"):
         return set()
-    return {str(v) for v in conn.execute(text("SELECT version_num FROM alembic_version"))}
+    return {
+        str(v) for v in conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+    }
 
 
 async def upgrade(

@@ -215,11 +215,19 @@ def test_profile_start_up_finds_the_newest_migration_without_alembic() -> None:
     assert db.script_heads() == heads
 
 
-async def test_profile_an_up_to_date_database_is_not_migrated_again(tmp_path: Path) -> None:
+async def test_profile_an_up_to_date_database_is_not_migrated_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path}/s.sqlite3")
     try:
         assert await db.needs_upgrade(engine)
         await db.upgrade(engine)
+
+        def alembic(*_: object) -> bool:
+            raise AssertionError("Alembic was asked about an up-to-date database")
+
+        monkeypatch.setattr(db, "_pending", alembic)
+        monkeypatch.setattr(db, "_upgrade", alembic)
         assert not await db.needs_upgrade(engine)
         await db.upgrade(engine)  # nothing to do, and nothing done
         async with engine.connect() as conn:
