@@ -5,21 +5,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # aiosqlite logs every call with its arguments at DEBUG: SQL parameters, so members' ids.
@@ -58,8 +58,12 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             private_file(Path(path))
+        # How long a writer waits for the file's lock: with our driver a call that meets a lock
+        # waits on a thread instead (storage/sqlite_driver.py), so SQLite itself never waits.
+        patience = 30000
         if "+aiosqlite" in url.split(":", 1)[0]:
-            # One thread hop per statement instead of four (storage/sqlite_driver.py).
+            patience = 0
+            # Statements run in place, not on a thread each (storage/sqlite_driver.py).
             from storage.sqlite_driver import connect
 
             kwargs["connect_args"] = {
@@ -76,7 +80,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             # Deleted rows are overwritten with zeros, so "delete" means gone from the file too.
             cur.execute("PRAGMA secure_delete=ON")
             # Many chats are handled at once: a writer waits its turn rather than failing.
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={patience}")
             # With WAL, NORMAL still survives a crash of the process (kill -9): only a power
             # cut can lose the last commits. FULL would cost an fsync per commit.
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -94,12 +98,16 @@ def session_factory(
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
 def _upgrade(conn: Connection, master_key: bytes | None = None, target: str = "heads") -> None:
+    from alembic import command
+
     cfg = alembic_config()
     cfg.attributes["connection"] = conn
     # Data migrations that hash and seal existing rows need it (0005).
@@ -108,15 +116,50 @@ def _upgrade(conn: Connection, master_key: bytes | None = None, target: str = "h
 
 
 def _pending(conn: Connection) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     current = set(MigrationContext.configure(conn).get_current_heads())
     return heads != current
+
+
+_REVISION = re.compile(r"^revision\s*=\s*[\"']([^\"']+)[\"']", re.M)
+_DOWN_REVISION = re.compile(r"^down_revision\s*=\s*(.+)$", re.M)
+
+
+def script_heads() -> set[str]:
+    """The newest migrations, read from the scripts' own lines, without importing Alembic
+    (11 MB and a second of start-up, issue 10); empty when a script cannot be read so."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revision, down = _REVISION.search(source), _DOWN_REVISION.search(source)
+        if revision is None or down is None:
+            return set()
+        revisions.add(revision.group(1))
+        revised.update(re.findall(r"[\"']([^\"']+)[\"']", down.group(1)))
+    return revisions - revised
+
+
+def _current_heads(conn: Connection) -> set[str]:
+    if not inspect(conn).has_table("alembic_version"):
+        return set()
+    return {
+        str(v) for v in conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+    }
 
 
 async def upgrade(
     engine: AsyncEngine, master_key: bytes | None = None, target: str = "heads"
 ) -> None:
     sqlite = engine.dialect.name == "sqlite"
+    if target == "heads":
+        heads = script_heads()
+        async with engine.connect() as conn:
+            if heads and await conn.run_sync(_current_heads) == heads:
+                return  # up to date: Alembic is not even imported
     async with engine.connect() as conn:
         if sqlite:
             # Batch migrations copy a table and drop the old one: with foreign keys on, that
@@ -133,7 +176,10 @@ async def upgrade(
 
 
 async def needs_upgrade(engine: AsyncEngine) -> bool:
+    heads = script_heads()
     async with engine.connect() as conn:
+        if heads and await conn.run_sync(_current_heads) == heads:
+            return False
         return await conn.run_sync(_pending)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -190,7 +191,16 @@ class InboxUpdate(Base):
     quarantined_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(String(60))
 
-    __table_args__ = (Index("ix_inbox_chat", "chat_key", "update_id"),)
+    __table_args__ = (
+        Index("ix_inbox_chat", "chat_key", "update_id"),
+        # Only the updates still waiting (migration 0014): handled ones stay a day.
+        Index(
+            "ix_inbox_pending",
+            "update_id",
+            sqlite_where=text("handled_at IS NULL AND quarantined_at IS NULL"),
+            postgresql_where=text("handled_at IS NULL AND quarantined_at IS NULL"),
+        ),
+    )
 
 
 class InboxClaim(Base):

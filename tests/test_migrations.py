@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -255,3 +256,34 @@ async def test_h1_migration_0015_seals_alerts_network_and_country(tmp_path: Path
             assert rows and not [c for row in rows for c in row if c in ("aswa", "KE")]
             columns = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
             assert not columns & {"network_id", "country", "audience"}
+
+
+def test_profile_start_up_finds_the_newest_migration_without_alembic() -> None:
+    """Issue 10: an up-to-date database starts without importing Alembic; the heads read
+    from the scripts' lines are Alembic's own."""
+    heads = set(ScriptDirectory.from_config(db.alembic_config()).get_heads())
+    assert db.script_heads() == heads
+
+
+async def test_profile_an_up_to_date_database_is_not_migrated_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path}/s.sqlite3")
+    try:
+        assert await db.needs_upgrade(engine)
+        await db.upgrade(engine)
+
+        def alembic(*_: object) -> bool:
+            raise AssertionError("Alembic was asked about an up-to-date database")
+
+        monkeypatch.setattr(db, "_pending", alembic)
+        monkeypatch.setattr(db, "_upgrade", alembic)
+        assert not await db.needs_upgrade(engine)
+        await db.upgrade(engine)  # nothing to do, and nothing done
+        async with engine.connect() as conn:
+            versions = (
+                await conn.exec_driver_sql("SELECT version_num FROM alembic_version")
+            ).all()
+        assert {v for (v,) in versions} == db.script_heads()
+    finally:
+        await engine.dispose()

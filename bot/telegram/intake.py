@@ -401,21 +401,29 @@ class Intake:
         self._stopping = False
 
     async def _tick(self, stop: asyncio.Event) -> None:
-        """Give claims back, claim due chats up to the bound, start a lane for each."""
-        await self._release_finished()
+        """Give claims back, claim due chats up to the bound, start a lane for each: one
+        transaction for all of it (issue 10: releasing was a transaction of its own)."""
         free = self.config.concurrency - len(self.lanes)
         if free <= 0 or stop.is_set():
+            await self._release_finished()
             return
+        done = self._take_finished()
         now = self.clock()
         if self.next_due is not None and self.next_due <= now:
             self.next_due = None
         ttl = dt.timedelta(seconds=self.config.claim_ttl)
         started = time.monotonic()
-        async with turn(self.app.sessions), self.app.sessions.begin() as session:
-            queue = InboxRepo(session)
-            keys = await queue.due_chats(now, set(self.lanes), free)
-            claimed = await queue.claim(keys, self.instance, now, ttl) if keys else []
-            rows = await queue.pending_of(claimed) if claimed else []
+        try:
+            async with turn(self.app.sessions), self.app.sessions.begin() as session:
+                queue = InboxRepo(session)
+                if done:
+                    await queue.release(done, self.instance)
+                keys = await queue.due_chats(now, set(self.lanes), free)
+                claimed = await queue.claim(keys, self.instance, now, ttl) if keys else []
+                rows = await queue.pending_of(claimed) if claimed else []
+        except BaseException:
+            self.finished += done  # given back with the next tick
+            raise
         by_chat: dict[int, list[Pending]] = {key: [] for key in claimed}
         for row in rows:
             by_chat.setdefault(row.chat_key, []).append(row)
@@ -451,11 +459,15 @@ class Intake:
         if self.next_due is None or at < self.next_due:
             self.next_due = at
 
-    async def _release_finished(self) -> None:
+    def _take_finished(self) -> list[int]:
         done = [k for k in self.finished if k not in self.lanes]
         self.finished = []
         for key in done:
             self.deadlines.pop(key, None)
+        return done
+
+    async def _release_finished(self) -> None:
+        done = self._take_finished()
         if done:
             async with turn(self.app.sessions), self.app.sessions.begin() as session:
                 await InboxRepo(session).release(done, self.instance)

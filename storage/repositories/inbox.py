@@ -11,9 +11,10 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,6 +71,37 @@ def _insert(session: AsyncSession, table: type[object]):  # type: ignore[no-unty
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+# The statements every update runs, built once (issue 10): built per call, constructing them
+# and working out their cache key cost more than SQLite running them. Core on the table, not
+# the ORM: no identity map to keep in step, no objects built.
+_INBOX = cast(Table, InboxUpdate.__table__)
+_MARK_HANDLED = (
+    update(_INBOX)
+    .where(_INBOX.c.update_id.in_(bindparam("ids", expanding=True)))
+    .values(
+        handled_at=bindparam("now", type_=_INBOX.c.handled_at.type),
+        payload=None,
+        chat_key=None,
+        sender_hash=None,
+        next_attempt_at=None,
+    )
+)
+_ADD_NEW: dict[str, Any] = {}
+
+
+def _add_new(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING, run once for many rows (executemany)."""
+    statement = _ADD_NEW.get(dialect)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = _ADD_NEW[dialect] = (
+            insert(_INBOX)
+            .on_conflict_do_nothing(index_elements=["update_id"])
+            .returning(_INBOX.c.update_id)
+        )
+    return statement
+
+
 class InboxRepo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -80,26 +112,21 @@ class InboxRepo:
         errors. Returns the update ids that were new."""
         if not rows:
             return set()
-        statement = (
-            _insert(self.session, InboxUpdate)
-            .values(
-                [
-                    {
-                        "update_id": row.update_id,
-                        "chat_key": row.chat_key,
-                        "sender_hash": row.sender_hash,
-                        "payload": row.payload,
-                        "received_at": now,
-                        "attempts": 0,
-                        "failures": 0,
-                    }
-                    for row in rows
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["update_id"])
-            .returning(InboxUpdate.update_id)
-        )
-        return set((await self.session.scalars(statement)).all())
+        dialect = self.session.bind.dialect.name if self.session.bind is not None else "sqlite"
+        params = [
+            {
+                "update_id": row.update_id,
+                "chat_key": row.chat_key,
+                "sender_hash": row.sender_hash,
+                "payload": row.payload,
+                "received_at": now,
+                "attempts": 0,
+                "failures": 0,
+            }
+            for row in rows
+        ]
+        result = await self.session.execute(_add_new(dialect), params)
+        return set(result.scalars().all())
 
     async def forget_sender(self, telegram_id: int) -> int:
         """/forget: every payload from this person is erased, waiting, failed or quarantined;
@@ -277,17 +304,7 @@ class InboxRepo:
     async def mark_handled(self, update_ids: Sequence[int], now: dt.datetime) -> None:
         """The payload and the chat go at once; the bare id stays a day to drop repeats."""
         if update_ids:
-            await self.session.execute(
-                update(InboxUpdate)
-                .where(InboxUpdate.update_id.in_(update_ids))
-                .values(
-                    handled_at=now,
-                    payload=None,
-                    chat_key=None,
-                    sender_hash=None,
-                    next_attempt_at=None,
-                )
-            )
+            await self.session.execute(_MARK_HANDLED, {"ids": list(update_ids), "now": now})
 
     async def retry_later(
         self, update_id: int, at: dt.datetime, error: str, failed: bool = False

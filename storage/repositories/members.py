@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -15,6 +15,10 @@ from storage.sealed import identity_of
 
 # Crockford's base32 without look-alikes, so staff can read a pseudonym aloud.
 PSEUDONYM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# Run for every update from a private chat: built once, so neither the statement nor its cache
+# key is made again per update (issue 10).
+_BY_TAG = select(Member).where(Member.telegram_hash == bindparam("tag"))
 
 
 def new_public_id(length: int = 6) -> str:
@@ -30,9 +34,7 @@ class MemberRepo:
         return identity_of(self.session).tag(telegram_id)
 
     async def get(self, telegram_id: int) -> Member | None:
-        return await self.session.scalar(
-            select(Member).where(Member.telegram_hash == self.tag(telegram_id))
-        )
+        return await self.session.scalar(_BY_TAG, {"tag": self.tag(telegram_id)})
 
     async def get_or_create(self, telegram_id: int) -> tuple[Member, bool]:
         member = await self.get(telegram_id)

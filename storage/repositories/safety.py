@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,32 @@ from storage.models import (
     MessageSighting,
 )
 from storage.sealed import identity_of
+
+# Read before sends to members (discreet mode): built once (issue 10).
+_PREFS = (
+    select(Member.language, MemberSafety.discreet, MemberSafety.protect)
+    .outerjoin(MemberSafety, MemberSafety.member_id == Member.id)
+    .where(Member.telegram_hash == bindparam("tag"))
+)
+_SIGHTINGS: list[Any] = []
+
+
+def _sightings_of_chats() -> Any:
+    """Built once: it runs after every update from a private chat (issue 10)."""
+    if not _SIGHTINGS:
+        table = cast(Table, MessageSighting.__table__)
+        members = cast(Table, Member.__table__)
+        chosen = select(
+            members.c.id,
+            bindparam("message_id", type_=table.c.message_id.type),
+            bindparam("outgoing", type_=table.c.outgoing.type),
+            bindparam("seen_at", type_=table.c.seen_at.type),
+        ).where(members.c.telegram_hash == bindparam("tag", type_=members.c.telegram_hash.type))
+        # Core, not the ORM: one executemany, no primary keys read back.
+        _SIGHTINGS.append(
+            insert(table).from_select(["member_id", "message_id", "outgoing", "seen_at"], chosen)
+        )
+    return _SIGHTINGS[0]
 
 
 class SafetyRepo:
@@ -36,13 +62,8 @@ class SafetyRepo:
 
     async def prefs(self, telegram_id: int) -> tuple[str | None, bool, bool] | None:
         """(language, discreet, protect) of the member behind a private chat, if any."""
-        row = (
-            await self.session.execute(
-                select(Member.language, MemberSafety.discreet, MemberSafety.protect)
-                .outerjoin(MemberSafety, MemberSafety.member_id == Member.id)
-                .where(Member.telegram_hash == identity_of(self.session).tag(telegram_id))
-            )
-        ).first()
+        tag = identity_of(self.session).tag(telegram_id)
+        row = (await self.session.execute(_PREFS, {"tag": tag})).first()
         if row is None:
             return None
         return row[0], bool(row[1]), bool(row[2])
@@ -80,18 +101,7 @@ class SafetyRepo:
         if not rows:
             return
         tag = identity_of(self.session).tag
-        table = cast(Table, MessageSighting.__table__)
-        members = cast(Table, Member.__table__)
-        chosen = select(
-            members.c.id,
-            bindparam("message_id", type_=table.c.message_id.type),
-            bindparam("outgoing", type_=table.c.outgoing.type),
-            bindparam("seen_at", type_=table.c.seen_at.type),
-        ).where(members.c.telegram_hash == bindparam("tag", type_=members.c.telegram_hash.type))
-        # Core, not the ORM: one executemany, no primary keys read back.
-        statement = insert(table).from_select(
-            ["member_id", "message_id", "outgoing", "seen_at"], chosen
-        )
+        statement = _sightings_of_chats()
         await self.session.execute(
             statement,
             [
