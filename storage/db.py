@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -107,15 +108,23 @@ def _upgrade(conn: Connection, master_key: bytes | None = None, target: str = "h
     command.upgrade(cfg, target)
 
 
+@cache
+def _heads() -> frozenset[str]:
+    # Reading the migration scripts executes every one of them; they do not change while the
+    # process runs (the tests open hundreds of databases, each checked at start).
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
 def _pending(conn: Connection) -> bool:
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     current = set(MigrationContext.configure(conn).get_current_heads())
-    return heads != current
+    return _heads() != current
 
 
 async def upgrade(
     engine: AsyncEngine, master_key: bytes | None = None, target: str = "heads"
 ) -> None:
+    if target == "heads" and not await needs_upgrade(engine):
+        return  # the usual start: nothing to do, and one query says so
     sqlite = engine.dialect.name == "sqlite"
     async with engine.connect() as conn:
         if sqlite:
