@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import sqlite3
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -115,13 +116,20 @@ def _upgrade(conn: Connection, master_key: bytes | None = None, target: str = "h
     command.upgrade(cfg, target)
 
 
-def _pending(conn: Connection) -> bool:
-    from alembic.runtime.migration import MigrationContext
+@cache
+def _heads() -> frozenset[str]:
+    # Reading the migration scripts executes every one of them; they do not change while the
+    # process runs (the tests open hundreds of databases, each checked at start).
     from alembic.script import ScriptDirectory
 
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def _pending(conn: Connection) -> bool:
+    from alembic.runtime.migration import MigrationContext
+
     current = set(MigrationContext.configure(conn).get_current_heads())
-    return heads != current
+    return _heads() != current
 
 
 _REVISION = re.compile(r"^revision\s*=\s*[\"']([^\"']+)[\"']", re.M)
@@ -154,12 +162,9 @@ def _current_heads(conn: Connection) -> set[str]:
 async def upgrade(
     engine: AsyncEngine, master_key: bytes | None = None, target: str = "heads"
 ) -> None:
+    if target == "heads" and not await needs_upgrade(engine):
+        return  # the usual start: nothing to do, one query says so, Alembic not even imported
     sqlite = engine.dialect.name == "sqlite"
-    if target == "heads":
-        heads = script_heads()
-        async with engine.connect() as conn:
-            if heads and await conn.run_sync(_current_heads) == heads:
-                return  # up to date: Alembic is not even imported
     async with engine.connect() as conn:
         if sqlite:
             # Batch migrations copy a table and drop the old one: with foreign keys on, that

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gettext
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
+from aiogram.utils.i18n import I18n
 
 from bot import app as app_module
 from bot.app import App, create_app
@@ -80,6 +82,32 @@ def _seed_content_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(app_module, "load_directory", load_dir)
     monkeypatch.setattr(LibraryHolder, "load", classmethod(load_holder))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _catalogs_parsed_once() -> Iterator[None]:
+    """Each I18n (one per dispatcher, one per Safety: two per test) parses every .mo file.
+
+    The parsed catalogs are read-only, so a run shares them; a changed file (its size or
+    modification time) is parsed again.
+    """
+    real = I18n.find_locales
+    parsed: dict[tuple[object, ...], dict[str, gettext.GNUTranslations]] = {}
+
+    def find_locales(self: I18n) -> dict[str, gettext.GNUTranslations]:
+        files = sorted(Path(self.path).glob(f"*/LC_MESSAGES/{self.domain}.*"))
+        key = (
+            str(self.path),
+            self.domain,
+            *((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files),
+        )
+        if key not in parsed:
+            parsed[key] = real(self)
+        return dict(parsed[key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(I18n, "find_locales", find_locales)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -60,24 +57,15 @@ def staged(case: str, tmp_path: Path) -> Path:
     return target
 
 
-def run_cli(*args: str, cwd: Path) -> tuple[int, str, str]:
-    env = {**os.environ, "LOG_LEVEL": "WARNING"}
-    env.pop("GUIDES_DIR", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-@pytest.mark.process
-def test_check_passes_on_the_seed_content() -> None:
-    """The real command, as `make test` runs it: exit 0 and a one-line summary."""
-    code, out, err = run_cli("guides", "check", cwd=PROJECT_ROOT)
+def test_check_passes_on_the_seed_content(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command `make test` runs (there as its own process; here in this one, which has
+    imported everything already): exit 0 and a one-line summary."""
+    monkeypatch.delenv("GUIDES_DIR", raising=False)
+    monkeypatch.chdir(PROJECT_ROOT)
+    code = main(["guides", "check"])
+    out, err = capsys.readouterr()
     assert code == 0, out + err
     assert out.startswith("OK: ") and out.count("\n") == 1
     assert "guides" in out and "topics" in out
