@@ -57,7 +57,7 @@ async def test_waits_without_a_group_and_admins_are_told_once(
     alerts = texts_to(telegram, ADMIN_ID)
     assert len(alerts) == 1 and "waiting" in alerts[0] and "/bind" in alerts[0]
     (listing,) = await first.say("/requests")
-    assert "waiting" in listing
+    assert "queued" in listing
 
     group = make_group("ASWA staff")
     await group.bind("aswa")

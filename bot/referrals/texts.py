@@ -206,7 +206,7 @@ def card_markup(code: str, state: ReferralState) -> InlineKeyboardMarkup | None:
 
 def member_state_label(state: ReferralState) -> str:
     labels = {
-        ReferralState.WAITING: _("waiting"),
+        ReferralState.WAITING: _("queued"),  # its network has no group yet
         ReferralState.DELIVERED: _("delivered"),
         ReferralState.CLAIMED: _("claimed"),
         ReferralState.ANSWERED: _("answered"),
