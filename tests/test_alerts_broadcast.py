@@ -173,20 +173,24 @@ async def test_database_gone_mid_broadcast_pauses_and_resumes_without_loss_or_re
         assert 10 <= paused <= 10 + FAST.lanes - 1
         assert sum(received(telegram, chats).values()) == paused
         # A clear message: the group's progress message says it is paused, and why.
+        for _ in range(200):
+            if progress(telegram).startswith("Paused"):
+                break
+            await asyncio.sleep(0.05)
         shown = progress(telegram)
         assert shown.startswith("Paused: the bot's database is not answering."), shown
         app.sessions = healthy
-        for _ in range(200):
-            if sum(received(telegram, chats).values()) == 30:
+        for _ in range(400):
+            if progress(telegram).startswith("Sent.\n30 / 30 · 0 failed"):
                 break
             await asyncio.sleep(0.05)
+        assert progress(telegram).startswith("Sent.\n30 / 30 · 0 failed")  # no longer paused
     finally:
         app.sessions = healthy
         stop.set()
         await asyncio.wait_for(task, 10)
         await broken_engine.dispose()
     assert received(telegram, chats) == dict.fromkeys(chats, 1)
-    assert progress(telegram).startswith("Sent.\n30 / 30 · 0 failed")
     assert (await states(app)) == {RecipientState.SENT: 30}
 
 

@@ -109,6 +109,10 @@ def test_alert_approved_in_the_terminal_chat_reaches_its_subscriber(
     screen = io.StringIO()
     script = Script(screen)
     monkeypatch.setattr(terminal, "CHAT_DB", tmp_path / "chat.sqlite3")
+    # Ids no other test's update ids can collide with: the log guard learns every person's id
+    # for the whole run (tests/log_guard.py), and "Update id=42" would then look like one.
+    monkeypatch.setattr(terminal, "USER_ID", 9_100_042)
+    monkeypatch.setattr(terminal, "STAFF", {**terminal.STAFF, "id": 9_104_242})
     monkeypatch.setattr(
         terminal, "Console", lambda **_kw: Console(file=screen, width=400, highlight=False)
     )

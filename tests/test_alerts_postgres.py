@@ -124,17 +124,20 @@ async def test_postgres_gone_mid_broadcast_pauses_and_resumes_without_loss_or_re
         assert 10 <= paused <= 10 + FAST.lanes - 1
         assert sum(received(telegram, chats).values()) == paused
         # A clear message: the group's progress message says it is paused, and why.
+        for _ in range(200):
+            if progress(telegram).startswith("Paused"):
+                break
+            await asyncio.sleep(0.05)
         shown = progress(telegram)
         assert shown.startswith("Paused: the bot's database is not answering."), shown
         pg_app.sessions = healthy
-        await wait_for(lambda: sum(received(telegram, chats).values()) == 30, 60)
+        await wait_for(lambda: progress(telegram).startswith("Sent.\n30 / 30 · 0 failed"), 60)
     finally:
         pg_app.sessions = healthy
         halt.set()
         await asyncio.wait_for(task, 30)
         await nowhere.dispose()
     assert received(telegram, chats) == dict.fromkeys(chats, 1)
-    assert progress(telegram).startswith("Sent.\n30 / 30 · 0 failed")
     assert Counter(r.state for r in await rows(pg_app)) == {RecipientState.SENT: 30}
 
 

@@ -196,7 +196,8 @@ class Broadcaster:
         self.last_sent: dict[int, float] = {}
         self.bell = asyncio.Event()
         # job -> (chat, message, text, language): the progress message if the database goes
-        self._paused: dict[int, tuple[int, int, str, str]] = {}
+        self._paused: dict[int, tuple[int, str, str]] = {}
+        self._progress_ids: dict[int, int] = {}
         self._stop = asyncio.Event()
         self.app.health_probes["broadcasts"] = self.health
 
@@ -603,10 +604,10 @@ class Broadcaster:
     async def _show_paused(self, job_id: int) -> bool:
         """The database is away: the group's progress message says the broadcast is paused
         (from the last counts read), so staff are not left guessing."""
-        shown = self._paused.get(job_id)
-        if shown is None:
+        shown, message_id = self._paused.get(job_id), self._progress_ids.get(job_id)
+        if shown is None or message_id is None:
             return False
-        chat_id, message_id, text, language = shown
+        chat_id, text, language = shown
         try:
             await self.bot.edit_message_text(
                 text=text,
@@ -642,17 +643,18 @@ class Broadcaster:
                 elif broadcast.state == BroadcastState.STOPPED:
                     finished = _("Stopped.")
                 text = progress_text(counts, broadcast.total, language, finished=finished)
-                if running and broadcast.progress_message_id is not None:
+                if running:
                     paused = _(
                         "Paused: the bot's database is not answering. Sending goes on by"
                         " itself once it is back, and nobody gets this twice."
                     )
                     self._paused[job_id] = (
                         broadcast.progress_chat_id,
-                        broadcast.progress_message_id,
                         progress_text(counts, broadcast.total, language, finished=paused),
                         language,
                     )
+                if broadcast.progress_message_id is not None:
+                    self._progress_ids[job_id] = broadcast.progress_message_id
             return broadcast.progress_chat_id, broadcast.progress_message_id, text, running
 
     def _stop_markup(self, job_id: int, language: str) -> InlineKeyboardMarkup:
@@ -678,6 +680,7 @@ class Broadcaster:
             broadcast = await BroadcastRepo(session).get(job_id)
             if broadcast is not None:
                 broadcast.progress_message_id = message.message_id
+        self._progress_ids[job_id] = message.message_id
 
     async def _update_progress(self, job_id: int) -> None:
         view = await self._progress_view(job_id)
