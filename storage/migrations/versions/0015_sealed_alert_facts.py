@@ -10,7 +10,7 @@ are sealed here under the key derived from the master key, each bound to its row
 passes.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from alembic import context, op
 from storage.crypto import Identity
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
