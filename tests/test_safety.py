@@ -456,6 +456,30 @@ async def test_i1_exit_leaves_no_trace(
     assert not [t for t in left if "Chat cleared" in t]
 
 
+async def test_hang_exit_note_vanishing_gives_back_the_write_turn(
+    app: App, chat: Chat, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The six-language tour hung under load: the "Chat cleared" note is deleted by a task
+    started inside the /exit update, which inherited that update's hold on SQLite's write
+    turn; its Bot API call took the turn back "for the update" after the update had ended, and
+    nobody gave it up again, so every later update and store waited for it for ever. The tour
+    only reached the deletion (six seconds after /exit) when the machine was slow."""
+    import asyncio
+
+    from bot.middlewares.db import write_turn
+    from bot.safety import handlers
+
+    monkeypatch.setattr(handlers, "EXIT_NOTICE_SECONDS", 0.05)
+    await chat.say("/start")
+    await chat.say("/exit")
+    await asyncio.sleep(0.3)
+    assert len(telegram.sent("deleteMessage", chat.chat_id)) == 1  # the note vanished
+    lock = write_turn(app.sessions)
+    assert lock is not None and not lock.locked(), "the write turn was kept by a finished task"
+    replies = await asyncio.wait_for(chat.say("/help"), timeout=30)
+    assert replies, "no answer after the note vanished"
+
+
 @pytest.mark.settings(exit_leaves_no_trace=False)
 async def test_exit_note_can_stay(
     chat: Chat, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch

@@ -15,7 +15,7 @@ import contextlib
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiogram import BaseMiddleware, Bot
@@ -72,6 +72,10 @@ class _Turn:
 
     lock: asyncio.Lock | None
     held: bool = False
+    # The update's own task. A task started inside the update (the "Chat cleared" note
+    # deleted six seconds later) inherits this hold with the rest of its context; it must
+    # neither give nor take it, or it keeps the turn for ever once the update has ended.
+    owner: asyncio.Task[Any] | None = field(default_factory=asyncio.current_task)
 
     async def take(self) -> None:
         if self.lock is not None and not self.held:
@@ -95,6 +99,11 @@ class CommitBeforeSend(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
+        hold = _turn.get()
+        if hold is not None and hold.owner is not asyncio.current_task():
+            # Called from a task the update started, maybe after the update ended: not the
+            # update's call, so not its session, its write turn or its receipt either.
+            return await make_request(bot, method)
         session = _session.get()
         if (
             session is not None
@@ -102,7 +111,6 @@ class CommitBeforeSend(BaseRequestMiddleware):
             and not session.in_nested_transaction()
         ):
             await session.commit()
-        hold = _turn.get()
         if hold is not None:
             hold.give()
         try:
