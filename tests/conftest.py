@@ -160,10 +160,13 @@ async def bot(telegram: FakeTelegram, app: App) -> AsyncIterator[Bot]:
 
 
 @pytest.fixture
-def dp(app: App, telegram: FakeTelegram) -> Dispatcher:
+async def dp(app: App, telegram: FakeTelegram) -> AsyncIterator[Dispatcher]:
     dispatcher = build_dispatcher(app)
     dispatcher["bot_username"] = telegram.bot_user["username"]
-    return dispatcher
+    yield dispatcher
+    # As the processes do: the FSM storage and the flood counter close their Redis clients
+    # (left open, their connections are collected after the loop closed, in another test).
+    await dispatcher.emit_shutdown()
 
 
 @pytest.fixture
