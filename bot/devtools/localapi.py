@@ -279,8 +279,10 @@ class FakeTelegram:
                 batch.append(getter.result())
         while not self.updates.empty() and len(batch) < 100:
             batch.append(self.updates.get_nowait())
-        self.unconfirmed = batch
-        return batch
+        # Added to, not replaced: another long poll (one a killed process left open) may have
+        # taken an update meanwhile, and Telegram would give it to whoever asks next.
+        self.unconfirmed = self.unconfirmed + batch
+        return list(self.unconfirmed[:100])
 
     def _text(self, params: Params, key: str = "text", limit: int = TEXT_LIMIT) -> tuple[str, str]:
         raw = str(params.get(key) or "")
