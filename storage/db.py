@@ -116,39 +116,35 @@ def _upgrade(conn: Connection, master_key: bytes | None = None, target: str = "h
     command.upgrade(cfg, target)
 
 
-@cache
-def _heads() -> frozenset[str]:
-    # Reading the migration scripts executes every one of them; they do not change while the
-    # process runs (the tests open hundreds of databases, each checked at start).
+def _pending(conn: Connection) -> bool:
+    """Alembic's own answer, for when the scripts' lines cannot be read (`script_heads`)."""
+    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
-
-
-def _pending(conn: Connection) -> bool:
-    from alembic.runtime.migration import MigrationContext
-
-    current = set(MigrationContext.configure(conn).get_current_heads())
-    return _heads() != current
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    return heads != set(MigrationContext.configure(conn).get_current_heads())
 
 
 _REVISION = re.compile(r"^revision\s*=\s*[\"']([^\"']+)[\"']", re.M)
 _DOWN_REVISION = re.compile(r"^down_revision\s*=\s*(.+)$", re.M)
 
 
-def script_heads() -> set[str]:
+@cache
+def script_heads() -> frozenset[str]:
     """The newest migrations, read from the scripts' own lines, without importing Alembic
-    (11 MB and a second of start-up, issue 10); empty when a script cannot be read so."""
+    (11 MB and a second of start-up, issue 10); empty when a script cannot be read so. Read
+    once per process: the scripts do not change while it runs (tests open hundreds of
+    databases, each checked at start)."""
     revisions: set[str] = set()
     revised: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
         source = path.read_text(encoding="utf-8")
         revision, down = _REVISION.search(source), _DOWN_REVISION.search(source)
         if revision is None or down is None:
-            return set()
+            return frozenset()
         revisions.add(revision.group(1))
         revised.update(re.findall(r"[\"']([^\"']+)[\"']", down.group(1)))
-    return revisions - revised
+    return frozenset(revisions - revised)
 
 
 def _current_heads(conn: Connection) -> set[str]:
@@ -183,8 +179,8 @@ async def upgrade(
 async def needs_upgrade(engine: AsyncEngine) -> bool:
     heads = script_heads()
     async with engine.connect() as conn:
-        if heads and await conn.run_sync(_current_heads) == heads:
-            return False
+        if heads:
+            return await conn.run_sync(_current_heads) != heads
         return await conn.run_sync(_pending)
 
 
